@@ -1,0 +1,8 @@
+//! Attention: the problem config, the GPU kernels, and the split policy.
+
+mod attend;
+mod config;
+
+pub use attend::attend;
+pub(crate) use attend::{check_len, kv_storage, AttendShape};
+pub use config::{AttentionConfig, DType};

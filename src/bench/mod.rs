@@ -1,0 +1,209 @@
+//! The benchmark report (`wgqa bench`): decode attention against a plain
+//! copy kernel on the same adapter, and against itself under MHA / GQA / MQA,
+//! a naive repeat-KV baseline, split-K, f16 and prefill. Everything is
+//! measured in one run and reported as ratios. Native only.
+
+mod model;
+mod report;
+mod setup;
+mod timer;
+
+use serde::Serialize;
+
+pub use model::TokenTime;
+pub use report::Report;
+pub use setup::Decode;
+pub use timer::Clock;
+
+use crate::{AttentionConfig, DType, GpuContext, Result, SplitPolicy};
+use setup::{Copy, Naive};
+use timer::Timer;
+
+/// How much to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Fewer runs and a smaller copy buffer, for CI.
+    pub quick: bool,
+    /// A llama GGUF whose decode token is broken into attention, matmuls and
+    /// the rest; skipped when `None`.
+    pub model: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DecodeCell {
+    pub q_heads: u32,
+    pub kv_heads: u32,
+    pub head_dim: u32,
+    pub ctx: u32,
+    pub dtype: &'static str,
+    pub ms: f64,
+    pub gbps: f64,
+    pub ratio_to_copy: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupCell {
+    pub q_heads: u32,
+    pub ms: f64,
+    pub relative_time: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Speedups {
+    pub mha_over_gqa8: f64,
+    pub mha_over_mqa: f64,
+    pub over_naive_g4: f64,
+    pub over_naive_g8: f64,
+    pub split_k: f64,
+    pub f16_over_f32: f64,
+    pub prefill_over_decode: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Prefill {
+    pub tokens: u32,
+    pub ms: f64,
+    pub tokens_per_s: f64,
+    pub token_by_token_ms: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Batch {
+    pub sequences: usize,
+    pub lens: Vec<u32>,
+    pub ms: f64,
+    pub steps_per_s: f64,
+    pub gbps: f64,
+    pub ratio_to_copy: f64,
+}
+
+fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "f32",
+        DType::F16 => "f16",
+    }
+}
+
+/// Runs every figure on `ctx`'s adapter.
+pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
+    let timer = if opts.quick { Timer::new(ctx, 3, 2) } else { Timer::new(ctx, 7, 3) };
+    let copy = Copy::new(ctx, if opts.quick { 32 << 20 } else { 128 << 20 });
+    let copy_gbps = copy.bytes() as f64 / timer.ms(|e| copy.encode(e))? / 1e6;
+
+    let cfg = |q, kv, d, dtype| AttentionConfig::new(q, kv, d).map(|c| c.with_dtype(dtype));
+    let decode_ms = |c: &AttentionConfig, lens: &[u32], split| -> Result<(f64, u64)> {
+        let d = Decode::new(ctx, c, lens, split)?;
+        Ok((timer.ms(|e| d.encode(e))?, d.kv_bytes()))
+    };
+    let auto = SplitPolicy::default();
+
+    let mut decode = Vec::new();
+    for (q, kv, d) in [(32, 32, 128), (32, 8, 128), (32, 1, 128), (9, 3, 64)] {
+        for len in [512, 2048, 8192] {
+            for dtype in [DType::F32, DType::F16] {
+                let (ms, bytes) = decode_ms(&cfg(q, kv, d, dtype)?, &[len], auto)?;
+                let gbps = bytes as f64 / ms / 1e6;
+                decode.push(DecodeCell {
+                    q_heads: q,
+                    kv_heads: kv,
+                    head_dim: d,
+                    ctx: len,
+                    dtype: dtype_name(dtype),
+                    ms,
+                    gbps,
+                    ratio_to_copy: gbps / copy_gbps,
+                });
+            }
+        }
+    }
+
+    let f32_4096 = |q, kv| -> Result<f64> { Ok(decode_ms(&cfg(q, kv, 128, DType::F32)?, &[4096], auto)?.0) };
+    let mut group_scaling = Vec::new();
+    for q in [8, 16, 32, 64] {
+        let ms = f32_4096(q, 8)?;
+        let base = group_scaling.first().map_or(ms, |g: &GroupCell| g.ms);
+        group_scaling.push(GroupCell { q_heads: q, ms, relative_time: ms / base });
+    }
+    let (mha, gqa8, gqa4, mqa) = (f32_4096(32, 32)?, f32_4096(32, 8)?, f32_4096(32, 4)?, f32_4096(32, 1)?);
+    let naive = |kv| -> Result<f64> {
+        let n = Naive::new(ctx, &cfg(32, kv, 128, DType::F32)?, 4096)?;
+        timer.ms(|e| n.encode(e))
+    };
+    let mqa_8192 = cfg(32, 1, 128, DType::F32)?;
+    let split_none = decode_ms(&mqa_8192, &[8192], SplitPolicy::Fixed(1))?.0;
+    let split_auto = decode_ms(&mqa_8192, &[8192], auto)?.0;
+    let f32_8192 = decode_ms(&cfg(32, 8, 128, DType::F32)?, &[8192], auto)?.0;
+    let f16_8192 = decode_ms(&cfg(32, 8, 128, DType::F16)?, &[8192], auto)?.0;
+
+    let prefill = prefill(ctx, &timer, &cfg(32, 8, 128, DType::F32)?, 512)?;
+
+    let lens: Vec<u32> = (0..16).map(|i| 256 + i * (4096 - 256) / 15).collect();
+    let (ms, bytes) = decode_ms(&cfg(32, 8, 128, DType::F16)?, &lens, auto)?;
+    let gbps = bytes as f64 / ms / 1e6;
+    let batch = Batch {
+        sequences: lens.len(),
+        lens,
+        ms,
+        steps_per_s: 1e3 / ms,
+        gbps,
+        ratio_to_copy: gbps / copy_gbps,
+    };
+
+    let token = match &opts.model {
+        Some(path) => Some(model::token_time(ctx, &timer, path, 256)?),
+        None => None,
+    };
+
+    Ok(Report {
+        adapter: report::Adapter::of(ctx),
+        clock: timer.clock(),
+        runs: timer.runs,
+        reps: timer.reps,
+        copy_gbps,
+        decode,
+        group_scaling,
+        speedups: Speedups {
+            mha_over_gqa8: mha / gqa8,
+            mha_over_mqa: mha / mqa,
+            over_naive_g4: naive(8)? / gqa8,
+            over_naive_g8: naive(4)? / gqa4,
+            split_k: split_none / split_auto,
+            f16_over_f32: f32_8192 / f16_8192,
+            prefill_over_decode: prefill.token_by_token_ms / prefill.ms,
+        },
+        prefill,
+        batch,
+        token,
+    })
+}
+
+/// A causal prompt of `tokens` in one plan, against the same tokens one
+/// decode step at a time (append + attention in both).
+fn prefill(ctx: &GpuContext, timer: &Timer, cfg: &AttentionConfig, tokens: u32) -> Result<Prefill> {
+    use crate::{KvCache, KvCacheConfig, Plan};
+    let cache_cfg = KvCacheConfig::uniform(cfg.clone(), 1, setup::PAGE_SIZE, tokens);
+    let n = tokens as u64;
+    let q = ctx.storage_buffer("bench q", n * (cfg.q_heads * cfg.head_dim) as u64 * 4);
+    let kv = ctx.storage_buffer("bench kv", n * (cfg.kv_heads * cfg.head_dim.max(cfg.v_head_dim)) as u64 * 4);
+    let out = ctx.storage_buffer("bench out", n * (cfg.q_heads * cfg.v_head_dim) as u64 * 4);
+    let step = |cache: &mut KvCache, plan: &Plan, enc: &mut wgpu::CommandEncoder| -> Result<()> {
+        cache.append(enc, plan, 0, &kv, &kv, None)?;
+        crate::attend(enc, cache, plan, 0, &q, &out)
+    };
+
+    let mut cache = KvCache::new(ctx, cache_cfg.clone())?;
+    let seq = cache.add_sequence();
+    let mut plan = Plan::new(ctx);
+    cache.plan_append(&mut plan, &[(seq, tokens)])?;
+    let ms = timer.ms(|e| step(&mut cache, &plan, e))?;
+
+    let mut cache = KvCache::new(ctx, cache_cfg)?;
+    let seq = cache.add_sequence();
+    let one = Timer::new(ctx, 1, 1);
+    let mut token_by_token_ms = 0.0;
+    for _ in 0..tokens {
+        cache.plan_append(&mut plan, &[(seq, 1)])?;
+        token_by_token_ms += one.ms(|e| step(&mut cache, &plan, e))?;
+    }
+    Ok(Prefill { tokens, ms, tokens_per_s: tokens as f64 / ms * 1e3, token_by_token_ms })
+}

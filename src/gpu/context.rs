@@ -1,0 +1,240 @@
+//! The GPU context: adapter choice, feature and limit negotiation in one
+//! place, and the caches every kernel shares.
+
+use std::sync::{Arc, Mutex};
+
+use super::pipelines::PipelineCache;
+use crate::{Error, Result};
+
+/// Environment variable that forces an adapter by (case-insensitive) name substring.
+pub const ADAPTER_ENV: &str = "WGQA_ADAPTER";
+
+/// Whether to use an optional adapter feature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FeatureUse {
+    /// Use it when the adapter has it.
+    #[default]
+    Auto,
+    /// Never use it (for testing fallbacks).
+    Off,
+    /// Fail with [`Error::MissingFeature`] when the adapter lacks it.
+    Require,
+}
+
+/// How to create a [`GpuContext`].
+#[derive(Clone, Debug, Default)]
+pub struct ContextOptions {
+    /// Pick the adapter whose name contains this (native only). Defaults to
+    /// the `WGQA_ADAPTER` environment variable, then the system's choice.
+    pub adapter: Option<String>,
+    /// Native `f16` in shaders (`shader-f16`); f16 storage works without it.
+    pub f16: FeatureUse,
+    /// Subgroup operations, an optimisation with a fallback.
+    pub subgroups: FeatureUse,
+}
+
+/// What the device was created with; kernels specialise on these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub shader_f16: bool,
+    pub subgroups: bool,
+    /// Timestamps can be written between passes (used by the benchmark).
+    pub timestamp_query: bool,
+}
+
+/// A device, its queue, and wgqa's pipeline and bind-group caches. Cheap to clone.
+#[derive(Clone)]
+pub struct GpuContext {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub caps: Capabilities,
+    pub limits: wgpu::Limits,
+    pub cache: PipelineCache,
+    errors: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Creates a context on the default (or `WGQA_ADAPTER`) adapter.
+    pub async fn new() -> Result<Self> {
+        Self::with_options(ContextOptions::default()).await
+    }
+
+    pub async fn with_options(opts: ContextOptions) -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pick_adapter(&instance, &opts).await?;
+        let features = negotiate(adapter.features(), &opts)?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgqa"),
+                required_features: features,
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("request_device: {e}")))?;
+        Ok(Self::from_device(device, queue, adapter.get_info()))
+    }
+
+    /// Wraps a caller's device and queue; wgqa uses the features it was created with.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let f = device.features();
+        let caps = Capabilities {
+            shader_f16: f.contains(wgpu::Features::SHADER_F16),
+            subgroups: f.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: f
+                .contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS),
+        };
+        let errors = Arc::new(Mutex::new(None));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let limits = device.limits();
+        GpuContext {
+            inner: Arc::new(Inner {
+                device,
+                queue,
+                info,
+                caps,
+                limits,
+                cache: PipelineCache::default(),
+                errors,
+            }),
+        }
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.inner.info
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        self.inner.caps
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.inner.limits
+    }
+
+    /// Returns (and clears) the first GPU error reported since the last call.
+    pub fn take_error(&self) -> Result<()> {
+        let mut slot = self.inner.errors.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.take() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Number of compute pipelines created so far (they are cached by key).
+    pub fn pipelines_created(&self) -> usize {
+        self.inner.cache.pipelines_created()
+    }
+
+    /// Errors unless `bytes` fits one storage binding and one buffer.
+    pub(crate) fn check_buffer_size(&self, bytes: u64, what: &str) -> Result<()> {
+        let l = &self.inner.limits;
+        for (limit, available) in [
+            ("maxStorageBufferBindingSize", l.max_storage_buffer_binding_size),
+            ("maxBufferSize", l.max_buffer_size),
+        ] {
+            if bytes > available {
+                return Err(Error::AdapterLimit {
+                    limit,
+                    needed: bytes,
+                    available,
+                    what: format!("hold {what}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.inner.info.name)
+            .field("backend", &self.inner.info.backend)
+            .field("caps", &self.inner.caps)
+            .finish()
+    }
+}
+
+/// The optional features to request, given what the adapter has.
+pub(crate) fn negotiate(available: wgpu::Features, opts: &ContextOptions) -> Result<wgpu::Features> {
+    let timing = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+    let mut features = available & timing;
+    for (feature, name, choice) in [
+        (wgpu::Features::SHADER_F16, "shader-f16", opts.f16),
+        (wgpu::Features::SUBGROUP, "subgroups", opts.subgroups),
+    ] {
+        let has = available.contains(feature);
+        if choice == FeatureUse::Require && !has {
+            return Err(Error::MissingFeature {
+                feature: name,
+                what: "run with this feature required".into(),
+            });
+        }
+        if choice != FeatureUse::Off && has {
+            features |= feature;
+        }
+    }
+    Ok(features)
+}
+
+async fn pick_adapter(instance: &wgpu::Instance, opts: &ContextOptions) -> Result<wgpu::Adapter> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let wanted = opts.adapter.clone().or_else(|| std::env::var(ADAPTER_ENV).ok());
+        if let Some(wanted) = wanted.filter(|w| !w.is_empty()) {
+            let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+            let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+            return adapters
+                .into_iter()
+                .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+                .ok_or_else(|| Error::NoAdapter(format!(" matching {wanted:?}; adapters: {names:?}")));
+        }
+    }
+    #[cfg(target_arch = "wasm32")]
+    let _ = opts;
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| {
+            Error::NoAdapter(format!(
+                " ({e}); on Linux without a GPU install Mesa's lavapipe: apt-get install mesa-vulkan-drivers"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_features_are_checked_and_off_means_off() {
+        let opts = ContextOptions { f16: FeatureUse::Require, ..Default::default() };
+        let err = negotiate(wgpu::Features::SUBGROUP, &opts).unwrap_err();
+        assert!(err.to_string().contains("lacks the `shader-f16` feature"), "{err}");
+        let all = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
+        let off = ContextOptions { subgroups: FeatureUse::Off, ..Default::default() };
+        assert_eq!(negotiate(all, &off).unwrap(), wgpu::Features::SHADER_F16);
+        assert_eq!(negotiate(all, &ContextOptions::default()).unwrap(), all);
+    }
+}

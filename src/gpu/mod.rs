@@ -1,0 +1,10 @@
+//! The GPU runtime: context, shader assembly, pipeline and bind-group caches,
+//! buffer helpers.
+
+mod buffers;
+mod context;
+mod pipelines;
+pub mod shader;
+
+pub use context::{Capabilities, ContextOptions, FeatureUse, GpuContext, ADAPTER_ENV};
+pub(crate) use pipelines::Constants;

@@ -1,0 +1,196 @@
+//! WGSL assembly: a short generated prelude (storage type, enables, shared
+//! constants) followed by the kernel's source files. Shapes never enter the
+//! text; they are `override` constants set at pipeline creation.
+
+use crate::kv::plan_layout as pl;
+
+/// Most query rows one attention workgroup serves.
+pub const MAX_ROWS: u32 = 32;
+
+/// The kernels of wgqa.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// `attention/attend.wgsl`: attention partials per key split.
+    Attend,
+    /// `attention/merge.wgsl`: combines key splits.
+    Merge,
+    /// `kv/append.wgsl`: writes new K/V into the paged cache.
+    Append,
+    /// `rope/rope.wgsl`: RoPE on queries in place.
+    Rope,
+    /// `bench/copy.wgsl`: streaming copy, the benchmark's bandwidth roof.
+    Copy,
+    /// `bench/repeat_kv.wgsl`: the naive baseline's KV-head repetition.
+    RepeatKv,
+    /// `model/matvec.wgsl`: decode matmul on quantised weights.
+    Matvec,
+    /// `model/matmul.wgsl`: prefill matmul on quantised weights, tiled by tokens.
+    Matmul,
+    /// `model/embed.wgsl`: embedding lookup from a quantised table.
+    Embed,
+    /// `model/rms_norm.wgsl`: RMSNorm, one workgroup per token.
+    RmsNorm,
+    /// `model/elementwise.wgsl`: residual add and SwiGLU, in place.
+    Elementwise,
+}
+
+impl Kernel {
+    pub const ALL: [Kernel; 11] = [
+        Kernel::Attend,
+        Kernel::Merge,
+        Kernel::Append,
+        Kernel::Rope,
+        Kernel::Copy,
+        Kernel::RepeatKv,
+        Kernel::Matvec,
+        Kernel::Matmul,
+        Kernel::Embed,
+        Kernel::RmsNorm,
+        Kernel::Elementwise,
+    ];
+
+    fn sources(self, subgroups: bool) -> &'static [&'static str] {
+        const ATTEND: &str = include_str!("../../shaders/attention/attend.wgsl");
+        const TILE_MAX_SHARED: &str = include_str!("../../shaders/attention/tile_max_shared.wgsl");
+        const TILE_MAX_SUBGROUP: &str = include_str!("../../shaders/attention/tile_max_subgroup.wgsl");
+        const MERGE: &str = include_str!("../../shaders/attention/merge.wgsl");
+        const FINISH: &str = include_str!("../../shaders/attention/finish.wgsl");
+        const ROTATE: &str = include_str!("../../shaders/rope/rotate.wgsl");
+        const ROPE: &str = include_str!("../../shaders/rope/rope.wgsl");
+        const APPEND: &str = include_str!("../../shaders/kv/append.wgsl");
+        const DEQUANT: &str = include_str!("../../shaders/model/dequant.wgsl");
+        const MATVEC: &str = include_str!("../../shaders/model/matvec.wgsl");
+        const MATMUL: &str = include_str!("../../shaders/model/matmul.wgsl");
+        const EMBED: &str = include_str!("../../shaders/model/embed.wgsl");
+        const RMS_NORM: &str = include_str!("../../shaders/model/rms_norm.wgsl");
+        const ELEMENTWISE: &str = include_str!("../../shaders/model/elementwise.wgsl");
+        const COPY: &str = include_str!("../../shaders/bench/copy.wgsl");
+        const REPEAT_KV: &str = include_str!("../../shaders/bench/repeat_kv.wgsl");
+        // A file declaring an `override` comes before the files using it:
+        // naga 30 panics specialising overrides declared after their users.
+        match (self, subgroups) {
+            (Kernel::Attend, false) => &[FINISH, ATTEND, TILE_MAX_SHARED],
+            (Kernel::Attend, true) => &[FINISH, ATTEND, TILE_MAX_SUBGROUP],
+            (Kernel::Merge, _) => &[FINISH, MERGE],
+            (Kernel::Append, _) => &[ROTATE, APPEND],
+            (Kernel::Rope, _) => &[ROTATE, ROPE],
+            (Kernel::Matvec, _) => &[DEQUANT, MATVEC],
+            (Kernel::Matmul, _) => &[DEQUANT, MATMUL],
+            (Kernel::Embed, _) => &[DEQUANT, EMBED],
+            (Kernel::RmsNorm, _) => &[RMS_NORM],
+            (Kernel::Elementwise, _) => &[ELEMENTWISE],
+            (Kernel::Copy, _) => &[COPY],
+            (Kernel::RepeatKv, _) => &[REPEAT_KV],
+        }
+    }
+
+    /// Whether the kernel has a subgroup variant at all.
+    pub fn uses_subgroups(self) -> bool {
+        self == Kernel::Attend
+    }
+}
+
+/// How KV-cache elements are stored and read in WGSL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KvStorage {
+    F32,
+    /// f16 pairs packed in u32, read with `unpack2x16float`: works everywhere.
+    F16Packed,
+    /// Native `f16` (needs `shader-f16`). Same bytes as `F16Packed`.
+    F16Native,
+}
+
+impl KvStorage {
+    pub const ALL: [KvStorage; 3] = [KvStorage::F32, KvStorage::F16Packed, KvStorage::F16Native];
+
+    /// Bytes of one `kv4` (four elements).
+    pub fn vec4_bytes(self) -> u64 {
+        match self {
+            KvStorage::F32 => 16,
+            KvStorage::F16Packed | KvStorage::F16Native => 8,
+        }
+    }
+}
+
+/// Everything that changes the WGSL text of a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ShaderVariant {
+    pub kernel: Kernel,
+    pub kv: KvStorage,
+    pub subgroups: bool,
+}
+
+impl ShaderVariant {
+    /// Every variant, for validation.
+    pub fn all() -> Vec<ShaderVariant> {
+        let mut out = Vec::new();
+        for kernel in Kernel::ALL {
+            for kv in KvStorage::ALL {
+                for subgroups in [false, true] {
+                    if subgroups && !kernel.uses_subgroups() {
+                        continue;
+                    }
+                    out.push(ShaderVariant { kernel, kv, subgroups });
+                }
+            }
+        }
+        out
+    }
+
+    /// The full WGSL source: prelude then the kernel's files.
+    pub fn source(&self) -> String {
+        let mut s = self.prelude();
+        for part in self.kernel.sources(self.subgroups) {
+            s.push_str(part);
+            s.push('\n');
+        }
+        s
+    }
+
+    fn prelude(&self) -> String {
+        let mut s = String::new();
+        if self.kv == KvStorage::F16Native {
+            s.push_str("enable f16;\n");
+        }
+        // Browsers require the enable; naga (native) rejects it and needs none.
+        if self.subgroups && cfg!(target_arch = "wasm32") {
+            s.push_str("enable subgroups;\n");
+        }
+        s.push_str(match self.kv {
+            KvStorage::F32 => {
+                "alias kv4 = vec4<f32>;\n\
+                 fn kv_load(v: kv4) -> vec4<f32> { return v; }\n\
+                 fn kv_store(v: vec4<f32>) -> kv4 { return v; }\n"
+            }
+            KvStorage::F16Packed => {
+                "alias kv4 = vec2<u32>;\n\
+                 fn kv_load(v: kv4) -> vec4<f32> { return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)); }\n\
+                 fn kv_store(v: vec4<f32>) -> kv4 { return vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }\n"
+            }
+            KvStorage::F16Native => {
+                "alias kv4 = vec4<f16>;\n\
+                 fn kv_load(v: kv4) -> vec4<f32> { return vec4<f32>(v); }\n\
+                 fn kv_store(v: vec4<f32>) -> kv4 { return vec4<f16>(v); }\n"
+            }
+        });
+        s.push_str(&format!(
+            "// Score of a key a row must not see; finite so no inf - inf.\n\
+             const MASKED: f32 = -3.0e38;\n\
+             const PLAN_SPLITS: u32 = {}u;\n\
+             const PLAN_PAGE_SIZE: u32 = {}u;\n\
+             const PLAN_TOKENS: u32 = {}u;\n\
+             const PLAN_TOKEN_MAP: u32 = {}u;\n\
+             const PLAN_BLOCKS: u32 = {}u;\n\
+             const PLAN_ENTRIES: u32 = {}u;\n\
+             const ENTRY_WORDS: u32 = {}u;\n",
+            pl::SPLITS,
+            pl::PAGE_SIZE,
+            pl::TOKENS,
+            pl::TOKEN_MAP,
+            pl::BLOCKS,
+            pl::ENTRIES,
+            pl::ENTRY_WORDS,
+        ));
+        s
+    }
+}

@@ -1,0 +1,78 @@
+//! Host side of `kv/append.wgsl`: new K/V rows into their reserved slots.
+
+use super::KvCache;
+use crate::attention::{check_len, kv_storage};
+use crate::gpu::shader::{Kernel, ShaderVariant};
+use crate::gpu::Constants;
+use crate::kv::Plan;
+use crate::{Error, Result, Rope};
+
+impl KvCache {
+    /// Records writing `k` (`[plan tokens, kv_heads, head_dim]` f32) and `v`
+    /// (`[plan tokens, kv_heads, v_head_dim]` f32) of `layer` into the slots
+    /// `plan_append` reserved, applying `rope` to K on the way in.
+    ///
+    /// On invalid input the plan's reservation is rolled back, so every
+    /// sequence is exactly as it was before `plan_append`.
+    pub fn append(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &Plan,
+        layer: usize,
+        k: &wgpu::Buffer,
+        v: &wgpu::Buffer,
+        rope: Option<&Rope>,
+    ) -> Result<()> {
+        self.check_plan(plan)?;
+        if !plan.can_append() {
+            return Err(Error::PlanCannotAppend);
+        }
+        let result = self.encode_append(encoder, plan, layer, k, v, rope);
+        if result.is_err() {
+            self.rollback(plan)?;
+        }
+        result
+    }
+
+    fn encode_append(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &Plan,
+        layer: usize,
+        k: &wgpu::Buffer,
+        v: &wgpu::Buffer,
+        rope: Option<&Rope>,
+    ) -> Result<()> {
+        let l = self.layer(layer)?;
+        let cfg = &l.cfg;
+        let tokens = plan.tokens() as u64;
+        check_len("k buffer", k, tokens * (cfg.kv_heads * cfg.head_dim) as u64 * 4)?;
+        check_len("v buffer", v, tokens * (cfg.kv_heads * cfg.v_head_dim) as u64 * 4)?;
+        if let Some(r) = rope {
+            r.check_head_dim(cfg.head_dim)?;
+        }
+        let ctx = self.context();
+        let kv = kv_storage(ctx, cfg.dtype);
+        let (plan_buf, _) = plan.buffers();
+        let writes = [(k, &l.k, cfg.head_dim, rope), (v, &l.v, cfg.v_head_dim, None)];
+        for (src, pool, dim, rope) in writes {
+            let mode = rope.map_or(0, |r| r.layout().mode());
+            let pipeline = ctx.pipeline(
+                ShaderVariant { kernel: Kernel::Append, kv, subgroups: false },
+                &Constants::default().set("HEADS", cfg.kv_heads).set("DIM4", dim / 4).set("ROPE", mode),
+            )?;
+            let freqs = rope.map_or(&self.no_rope, |r| r.frequencies());
+            let units = if mode == 2 { dim / 8 } else { dim / 4 };
+            let groups = unit_groups(tokens * (cfg.kv_heads * units) as u64);
+            ctx.dispatch(encoder, &pipeline, &[plan_buf, src, pool, freqs], groups)?;
+        }
+        Ok(())
+    }
+}
+
+/// Workgroups of 64 threads covering `threads`, folded into x and y.
+pub(crate) fn unit_groups(threads: u64) -> [u32; 3] {
+    let groups = threads.div_ceil(64).max(1);
+    let x = groups.min(65535);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}

@@ -1,0 +1,336 @@
+//! The paged KV cache: per-layer page pools on the GPU, page tables and
+//! lengths on the host. A contiguous cache is the one-sequence case.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::pages::PageAllocator;
+use super::plan::{Plan, PlanEntry};
+use crate::attention::AttendShape;
+use crate::{AttentionConfig, Error, GpuContext, Result};
+
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Shape of a KV cache.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KvCacheConfig {
+    /// One config per layer; they may differ (variable GQA).
+    pub layers: Vec<AttentionConfig>,
+    /// Tokens per page.
+    pub page_size: u32,
+    /// Tokens the cache holds over all sequences (rounded up to whole pages).
+    pub capacity_tokens: u32,
+}
+
+impl KvCacheConfig {
+    /// `layers` copies of one config.
+    pub fn uniform(cfg: AttentionConfig, layers: usize, page_size: u32, capacity_tokens: u32) -> Self {
+        KvCacheConfig { layers: vec![cfg; layers], page_size, capacity_tokens }
+    }
+}
+
+/// A sequence handle. Stale after `free`: using it then is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeqId {
+    index: u32,
+    generation: u32,
+}
+
+pub(crate) struct Layer {
+    pub cfg: AttentionConfig,
+    pub shape: AttendShape,
+    pub k: wgpu::Buffer,
+    pub v: wgpu::Buffer,
+    pub sinks: wgpu::Buffer,
+}
+
+#[derive(Default)]
+pub(crate) struct Sequence {
+    pub pages: Vec<u32>,
+    pub len: u32,
+}
+
+struct Slot {
+    generation: u32,
+    seq: Option<Sequence>,
+}
+
+/// Paged K/V storage for every layer, and the sequences living in it.
+///
+/// Page `p` of a sequence holds tokens `p*page_size..` of every layer; within
+/// a layer's pool a page is laid out `[kv_head][slot][dim]`.
+pub struct KvCache {
+    ctx: GpuContext,
+    id: u64,
+    /// Bumped by every change of a sequence; plans record it.
+    epoch: u64,
+    page_size: u32,
+    layers: Vec<Layer>,
+    pages: PageAllocator,
+    slots: Vec<Slot>,
+    /// Bound where a kernel takes RoPE frequencies but none apply.
+    pub(crate) no_rope: wgpu::Buffer,
+}
+
+impl KvCache {
+    pub fn new(ctx: &GpuContext, config: KvCacheConfig) -> Result<Self> {
+        if config.layers.is_empty() {
+            return Err(Error::NoLayers);
+        }
+        if config.page_size == 0 || config.page_size > 65536 {
+            return Err(Error::InvalidPageSize(config.page_size));
+        }
+        if config.capacity_tokens == 0 {
+            return Err(Error::ZeroCapacity);
+        }
+        let n_pages = config.capacity_tokens.div_ceil(config.page_size);
+        let slots = n_pages as u64 * config.page_size as u64;
+        let mut layers = Vec::with_capacity(config.layers.len());
+        for cfg in config.layers {
+            cfg.validate()?;
+            let shape = AttendShape::new(&cfg, ctx.limits())?;
+            let bytes = |dim: u32| slots * cfg.kv_heads as u64 * dim as u64 * cfg.dtype.bytes() as u64;
+            let (k_bytes, v_bytes) = (bytes(cfg.head_dim), bytes(cfg.v_head_dim));
+            ctx.check_buffer_size(k_bytes.max(v_bytes), "one layer's K or V pages")?;
+            let sinks = match &cfg.sinks {
+                Some(s) => ctx.upload("wgqa sinks", s),
+                None => ctx.storage_buffer("wgqa no sinks", 4),
+            };
+            layers.push(Layer {
+                k: ctx.storage_buffer("wgqa K pages", k_bytes),
+                v: ctx.storage_buffer("wgqa V pages", v_bytes),
+                sinks,
+                shape,
+                cfg,
+            });
+        }
+        ctx.take_error()?;
+        Ok(KvCache {
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+            epoch: 0,
+            page_size: config.page_size,
+            layers,
+            pages: PageAllocator::new(n_pages),
+            slots: Vec::new(),
+            no_rope: ctx.storage_buffer("wgqa no rope", 4),
+            ctx: ctx.clone(),
+        })
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    pub fn page_size(&self) -> u32 {
+        self.page_size
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn layer_config(&self, layer: usize) -> Result<&AttentionConfig> {
+        Ok(&self.layer(layer)?.cfg)
+    }
+
+    /// Bytes of K and V one token takes over all layers.
+    pub fn bytes_per_token(&self) -> u64 {
+        self.layers.iter().map(|l| l.cfg.kv_bytes_per_token()).sum()
+    }
+
+    /// Tokens the cache can hold.
+    pub fn capacity_tokens(&self) -> u64 {
+        self.pages.total() as u64 * self.page_size as u64
+    }
+
+    /// GPU bytes of all K/V pages.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.capacity_tokens() * self.bytes_per_token()
+    }
+
+    /// GPU bytes of the pages sequences hold now.
+    pub fn bytes_in_use(&self) -> u64 {
+        self.pages.used() as u64 * self.page_size as u64 * self.bytes_per_token()
+    }
+
+    /// Pages not held by any sequence.
+    pub fn free_pages(&self) -> usize {
+        self.pages.free()
+    }
+
+    /// Starts an empty sequence.
+    pub fn add_sequence(&mut self) -> SeqId {
+        let index = match self.slots.iter().position(|s| s.seq.is_none()) {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { generation: 0, seq: None });
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.slots[index];
+        slot.seq = Some(Sequence::default());
+        SeqId { index: index as u32, generation: slot.generation }
+    }
+
+    /// Tokens cached for `seq`.
+    pub fn len(&self, seq: SeqId) -> Result<u32> {
+        Ok(self.sequence(seq)?.len)
+    }
+
+    /// Live sequences.
+    pub fn sequences(&self) -> Vec<SeqId> {
+        (self.slots.iter().enumerate())
+            .filter(|(_, s)| s.seq.is_some())
+            .map(|(i, s)| SeqId { index: i as u32, generation: s.generation })
+            .collect()
+    }
+
+    /// Rolls `seq` back to its first `len` tokens, releasing whole pages past them.
+    pub fn truncate(&mut self, seq: SeqId, len: u32) -> Result<()> {
+        let page_size = self.page_size;
+        let s = self.sequence_mut(seq)?;
+        if len > s.len {
+            return Err(Error::PositionOutOfRange { seq, position: len, len: s.len });
+        }
+        s.len = len;
+        let released = s.pages.split_off(len.div_ceil(page_size) as usize);
+        self.pages.release(released);
+        self.epoch += 1;
+        Ok(())
+    }
+
+    /// Empties `seq`, keeping its handle.
+    pub fn reset(&mut self, seq: SeqId) -> Result<()> {
+        self.truncate(seq, 0)
+    }
+
+    /// Ends `seq` and releases its pages for reuse.
+    pub fn free(&mut self, seq: SeqId) -> Result<()> {
+        self.reset(seq)?;
+        let slot = &mut self.slots[seq.index as usize];
+        slot.seq = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Reserves room for `tokens` new tokens at the end of each listed
+    /// sequence and fills `plan` for writing them (`append`) and attending
+    /// from them (`attend`). All or nothing: on error no sequence changes.
+    pub fn plan_append(&mut self, plan: &mut Plan, batch: &[(SeqId, u32)]) -> Result<()> {
+        let mut entries = Vec::with_capacity(batch.len());
+        let mut needed = 0usize;
+        for &(seq, tokens) in batch {
+            let s = self.sequence(seq)?;
+            let len = s.len.checked_add(tokens).ok_or(Error::PositionOutOfRange {
+                seq,
+                position: u32::MAX,
+                len: s.len,
+            })?;
+            needed += (len.div_ceil(self.page_size) as usize).saturating_sub(s.pages.len());
+            entries.push(PlanEntry { seq, tokens, first_pos: s.len, kv_len: len });
+        }
+        self.check_entries(&entries)?;
+        if needed > self.pages.free() {
+            return Err(Error::CacheFull { needed, free: self.pages.free(), page_size: self.page_size });
+        }
+        let sizes = plan.prepare(self, &entries)?;
+        for e in &entries {
+            let page_size = self.page_size;
+            let want = e.kv_len.div_ceil(page_size) as usize;
+            let have = self.sequence(e.seq)?.pages.len();
+            let new = self.pages.alloc(want - have).expect("free pages were counted");
+            let s = self.sequence_mut(e.seq)?;
+            s.pages.extend(new);
+            s.len = e.kv_len;
+        }
+        self.epoch += 1;
+        plan.write(self, entries, sizes, true);
+        Ok(())
+    }
+
+    /// Undoes the reservation of `plan` (from `plan_append`, and still
+    /// current): every sequence returns to its length before it. `append`
+    /// does this itself when it fails.
+    pub fn rollback(&mut self, plan: &Plan) -> Result<()> {
+        self.check_plan(plan)?;
+        if !plan.can_append() {
+            return Err(Error::PlanCannotAppend);
+        }
+        for e in plan.entries() {
+            self.truncate(e.seq, e.first_pos)?;
+        }
+        Ok(())
+    }
+
+    /// Fills `plan` for attending from queries without appending: each entry
+    /// is (sequence, query tokens, position of the first query). For causal
+    /// layers the queries must be positions already in the sequence; for
+    /// cross-attention positions only matter to a sliding window.
+    pub fn plan_queries(&self, plan: &mut Plan, batch: &[(SeqId, u32, u32)]) -> Result<()> {
+        let causal = self.layers.iter().any(|l| l.cfg.causal);
+        let mut entries = Vec::with_capacity(batch.len());
+        for &(seq, tokens, first_pos) in batch {
+            let len = self.len(seq)?;
+            let end = first_pos.checked_add(tokens).filter(|&end| !causal || end <= len);
+            if end.is_none() {
+                let position = first_pos.saturating_add(tokens.saturating_sub(1));
+                return Err(Error::PositionOutOfRange { seq, position, len });
+            }
+            entries.push(PlanEntry { seq, tokens, first_pos, kv_len: len });
+        }
+        self.check_entries(&entries)?;
+        let sizes = plan.prepare(self, &entries)?;
+        plan.write(self, entries, sizes, false);
+        Ok(())
+    }
+
+    fn check_entries(&self, entries: &[PlanEntry]) -> Result<()> {
+        if entries.is_empty() || entries.iter().any(|e| e.tokens == 0) {
+            return Err(Error::EmptyBatch);
+        }
+        for (i, e) in entries.iter().enumerate() {
+            if entries[..i].iter().any(|o| o.seq == e.seq) {
+                return Err(Error::DuplicateSequence(e.seq));
+            }
+        }
+        Ok(())
+    }
+
+    /// Errors unless `plan` describes this cache as it is now.
+    pub(crate) fn check_plan(&self, plan: &Plan) -> Result<()> {
+        if plan.cache_id != self.id {
+            return Err(Error::ForeignPlan);
+        }
+        if plan.epoch != self.epoch {
+            return Err(Error::StalePlan);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn id_and_epoch(&self) -> (u64, u64) {
+        (self.id, self.epoch)
+    }
+
+    pub(crate) fn layer(&self, layer: usize) -> Result<&Layer> {
+        self.layers.get(layer).ok_or(Error::LayerOutOfRange { layer, layers: self.layers.len() })
+    }
+
+    pub(crate) fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    pub(crate) fn sequence(&self, seq: SeqId) -> Result<&Sequence> {
+        self.slots
+            .get(seq.index as usize)
+            .filter(|s| s.generation == seq.generation)
+            .and_then(|s| s.seq.as_ref())
+            .ok_or(Error::UnknownSequence(seq))
+    }
+
+    fn sequence_mut(&mut self, seq: SeqId) -> Result<&mut Sequence> {
+        self.slots
+            .get_mut(seq.index as usize)
+            .filter(|s| s.generation == seq.generation)
+            .and_then(|s| s.seq.as_mut())
+            .ok_or(Error::UnknownSequence(seq))
+    }
+}

@@ -1,0 +1,231 @@
+//! A plan describes one step's batch to the kernels: which sequences, how
+//! many query tokens each, their positions, and their page tables. It lives
+//! in one small GPU buffer that is rewritten each step, so pipelines and bind
+//! groups stay valid while lengths grow.
+
+use super::plan_layout as pl;
+use super::{KvCache, SeqId};
+use crate::gpu::shader::MAX_ROWS;
+use crate::{Error, GpuContext, Result};
+
+/// Largest dispatch dimension WebGPU guarantees.
+const MAX_DISPATCH: u64 = 65535;
+/// Upper bound on key splits.
+const MAX_SPLITS: u32 = 256;
+/// Split lengths are rounded to whole tiles of this many keys.
+const SPLIT_ALIGN: u32 = 64;
+
+/// How many workgroups share one query row's keys (split-K).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitPolicy {
+    /// Split until about `target_workgroups` run, keeping at least
+    /// `min_keys_per_split` keys in each split.
+    Auto { target_workgroups: u32, min_keys_per_split: u32 },
+    /// This many splits (some may be empty for short sequences), fewer only
+    /// where the partial results would not fit the adapter's buffer limits.
+    Fixed(u32),
+}
+
+impl Default for SplitPolicy {
+    fn default() -> Self {
+        SplitPolicy::Auto { target_workgroups: 64, min_keys_per_split: 256 }
+    }
+}
+
+/// One sequence of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanEntry {
+    pub seq: SeqId,
+    /// Query (and, for appends, new) tokens.
+    pub tokens: u32,
+    /// Position of the first query token in the sequence.
+    pub first_pos: u32,
+    /// Keys visible to the kernels: the sequence length under this plan.
+    pub kv_len: u32,
+}
+
+pub(crate) struct Sizes {
+    splits: u32,
+    words: u64,
+    partial_bytes: u64,
+}
+
+/// The batch of one step; see the module docs. Reuse one plan across steps;
+/// the next `plan_*` call rewrites its buffer through the queue, so submit
+/// the work encoded with it before planning the next step.
+pub struct Plan {
+    ctx: GpuContext,
+    buffer: wgpu::Buffer,
+    partial: wgpu::Buffer,
+    pub(crate) cache_id: u64,
+    pub(crate) epoch: u64,
+    can_append: bool,
+    entries: Vec<PlanEntry>,
+    tokens: u32,
+    splits: u32,
+    blocks: [u32; MAX_ROWS as usize + 1],
+    policy: SplitPolicy,
+}
+
+impl Plan {
+    pub fn new(ctx: &GpuContext) -> Self {
+        Plan {
+            buffer: ctx.storage_buffer("wgqa plan", 1024),
+            partial: ctx.storage_buffer("wgqa partials", 1024),
+            ctx: ctx.clone(),
+            cache_id: 0,
+            epoch: 0,
+            can_append: false,
+            entries: Vec::new(),
+            tokens: 0,
+            splits: 1,
+            blocks: [0; MAX_ROWS as usize + 1],
+            policy: SplitPolicy::default(),
+        }
+    }
+
+    /// Applies from the next `plan_*` call.
+    pub fn set_split_policy(&mut self, policy: SplitPolicy) {
+        self.policy = policy;
+    }
+
+    pub fn entries(&self) -> &[PlanEntry] {
+        &self.entries
+    }
+
+    /// Query tokens over all entries; Q, K, V and outputs hold this many rows,
+    /// entry by entry in plan order.
+    pub fn tokens(&self) -> u32 {
+        self.tokens
+    }
+
+    /// Key splits each query row is divided into.
+    pub fn splits(&self) -> u32 {
+        self.splits
+    }
+
+    pub(crate) fn blocks(&self, bq: u32) -> u32 {
+        self.blocks[bq as usize]
+    }
+
+    pub(crate) fn buffers(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
+        (&self.buffer, &self.partial)
+    }
+
+    pub(crate) fn can_append(&self) -> bool {
+        self.can_append
+    }
+
+    /// Checks that the entries fit the kernels and the adapter, before the
+    /// cache changes anything.
+    pub(crate) fn prepare(&self, cache: &KvCache, entries: &[PlanEntry]) -> Result<Sizes> {
+        let tokens: u64 = entries.iter().map(|e| e.tokens as u64).sum();
+        if tokens > MAX_DISPATCH {
+            return Err(Error::BatchTooLarge { what: "query tokens", got: tokens, max: MAX_DISPATCH });
+        }
+        let blocks = |bq: u32| entries.iter().map(|e| e.tokens.div_ceil(bq) as u64).sum::<u64>();
+        let base = (cache.layers().iter())
+            .map(|l| (l.cfg.kv_heads * l.shape.chunks) as u64 * blocks(l.shape.bq))
+            .min()
+            .unwrap_or(1);
+        let max_kv = entries.iter().map(|e| e.kv_len).max().unwrap_or(0);
+        let splits = match self.policy {
+            SplitPolicy::Fixed(n) => n.clamp(1, MAX_SPLITS),
+            SplitPolicy::Auto { target_workgroups, min_keys_per_split } => {
+                let want = (target_workgroups as u64).div_ceil(base.max(1)) as u32;
+                let most = max_kv.div_ceil(min_keys_per_split.max(1)).max(1);
+                want.clamp(1, most.min(MAX_SPLITS))
+            }
+        };
+        let page_size = cache.page_size();
+        let pages: u64 = entries.iter().map(|e| e.kv_len.div_ceil(page_size) as u64).sum();
+        let all_blocks: u64 = (1..=MAX_ROWS).map(blocks).sum();
+        let words = pl::ENTRIES as u64
+            + entries.len() as u64 * pl::ENTRY_WORDS as u64
+            + 2 * all_blocks
+            + tokens
+            + pages;
+        let (heads, v_dim) = cache
+            .layers()
+            .iter()
+            .fold((0, 0), |(h, v), l| (h.max(l.cfg.q_heads as u64), v.max(l.cfg.v_head_dim as u64)));
+        // Fewer splits where the partial results would not fit one binding.
+        let per_split = tokens * heads * (v_dim + 2) * 4;
+        let l = self.ctx.limits();
+        let fit = l.max_storage_buffer_binding_size.min(l.max_buffer_size) / per_split.max(1);
+        let splits = splits.min(fit.clamp(1, MAX_SPLITS as u64) as u32);
+        // One split writes the output directly and needs no partials.
+        let partial_bytes = if splits > 1 { per_split * splits as u64 } else { 0 };
+        self.ctx.check_buffer_size(words * 4, "the plan")?;
+        self.ctx.check_buffer_size(partial_bytes, "attention partial results")?;
+        Ok(Sizes { splits, words, partial_bytes })
+    }
+
+    /// Room for `bytes` with headroom, within the adapter's buffer limits.
+    fn grown(&self, bytes: u64) -> u64 {
+        let l = self.ctx.limits();
+        let most = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
+        bytes.next_power_of_two().min(most).max(bytes)
+    }
+
+    /// Lays the plan out and uploads it. Infallible: `prepare` checked it.
+    pub(crate) fn write(&mut self, cache: &KvCache, entries: Vec<PlanEntry>, sizes: Sizes, can_append: bool) {
+        let page_size = cache.page_size();
+        let mut w = vec![0u32; pl::ENTRIES as usize + entries.len() * pl::ENTRY_WORDS as usize];
+        w.reserve(sizes.words as usize);
+        w[pl::SPLITS as usize] = sizes.splits;
+        w[pl::PAGE_SIZE as usize] = page_size;
+        // Token -> entry map.
+        w[pl::TOKEN_MAP as usize] = w.len() as u32;
+        for (i, e) in entries.iter().enumerate() {
+            w.extend(std::iter::repeat_n(i as u32, e.tokens as usize));
+        }
+        // Block lists for every tokens-per-block some layer uses.
+        self.blocks = [0; MAX_ROWS as usize + 1];
+        for bq in cache.layers().iter().map(|l| l.shape.bq) {
+            if self.blocks[bq as usize] > 0 {
+                continue;
+            }
+            w[(pl::BLOCKS + bq) as usize] = w.len() as u32;
+            for (i, e) in entries.iter().enumerate() {
+                for t0 in (0..e.tokens).step_by(bq as usize) {
+                    w.extend([i as u32, t0]);
+                    self.blocks[bq as usize] += 1;
+                }
+            }
+        }
+        // Entries and their page tables.
+        let mut first_token = 0;
+        for (i, e) in entries.iter().enumerate() {
+            let pages = &cache.sequence(e.seq).expect("plan entries are live").pages;
+            let table = w.len() as u32;
+            w.extend_from_slice(&pages[..e.kv_len.div_ceil(page_size) as usize]);
+            let split_len = e.kv_len.div_ceil(sizes.splits).next_multiple_of(SPLIT_ALIGN);
+            let at = (pl::ENTRIES + i as u32 * pl::ENTRY_WORDS) as usize;
+            w[at..at + pl::ENTRY_WORDS as usize].copy_from_slice(&[
+                first_token,
+                e.tokens,
+                e.first_pos,
+                e.kv_len,
+                table,
+                split_len,
+            ]);
+            first_token += e.tokens;
+        }
+        w[pl::TOKENS as usize] = first_token;
+
+        let bytes = w.len() as u64 * 4;
+        if bytes > self.buffer.size() {
+            self.buffer = self.ctx.storage_buffer("wgqa plan", self.grown(bytes));
+        }
+        if sizes.partial_bytes > self.partial.size() {
+            self.partial = self.ctx.storage_buffer("wgqa partials", self.grown(sizes.partial_bytes));
+        }
+        self.ctx.queue().write_buffer(&self.buffer, 0, bytemuck::cast_slice(&w));
+        (self.cache_id, self.epoch) = cache.id_and_epoch();
+        self.can_append = can_append;
+        self.tokens = first_token;
+        self.splits = sizes.splits;
+        self.entries = entries;
+    }
+}

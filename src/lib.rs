@@ -1,0 +1,42 @@
+//! wgqa: WebGPU compute kernels for grouped-query attention.
+//!
+//! One kernel family covers MHA, GQA and MQA: each workgroup owns one KV head
+//! and every query row that reads it, so a KV head is read from memory once
+//! per step for its whole query-head group. Keys live in a paged KV cache;
+//! decode splits long contexts across workgroups (split-K) and prefill tiles
+//! query tokens, both through the same kernel.
+//!
+//! ```no_run
+//! # async fn demo(q: wgpu::Buffer, k: wgpu::Buffer, v: wgpu::Buffer, out: wgpu::Buffer) -> wgqa::Result<()> {
+//! use wgqa::{attend, AttentionConfig, GpuContext, KvCache, KvCacheConfig, Plan};
+//! let ctx = GpuContext::new().await?;
+//! let cfg = AttentionConfig::new(32, 8, 128)?;
+//! let mut cache = KvCache::new(&ctx, KvCacheConfig::uniform(cfg, 1, 16, 4096))?;
+//! let seq = cache.add_sequence();
+//! let mut plan = Plan::new(&ctx);
+//! // One decode step: reserve a token, write its K/V, attend from its query.
+//! cache.plan_append(&mut plan, &[(seq, 1)])?;
+//! let mut encoder = ctx.device().create_command_encoder(&Default::default());
+//! cache.append(&mut encoder, &plan, 0, &k, &v, None)?;
+//! attend(&mut encoder, &cache, &plan, 0, &q, &out)?;
+//! ctx.queue().submit([encoder.finish()]);
+//! # Ok(()) }
+//! ```
+
+pub mod attention;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
+mod error;
+pub mod gpu;
+pub mod kv;
+pub mod model;
+pub mod reference;
+pub mod rope;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use attention::{attend, AttentionConfig, DType};
+pub use error::{Error, Result};
+pub use gpu::{Capabilities, ContextOptions, FeatureUse, GpuContext};
+pub use kv::{KvCache, KvCacheConfig, Plan, SeqId, SplitPolicy};
+pub use rope::{Rope, RopeLayout};

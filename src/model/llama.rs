@@ -1,0 +1,336 @@
+//! The llama forward pass on the GPU: every op of a step (embedding, the
+//! blocks, the output head) is recorded into one command encoder and
+//! submitted once; weights stay quantised; K/V live in the paged cache.
+
+use super::config::LlamaConfig;
+use super::gguf::Gguf;
+use super::ops::{self, Batch};
+use super::scratch::Scratch;
+use super::token_nll;
+use super::weights::Weights;
+use crate::error::{Error, Result};
+use crate::{attend, GpuContext, KvCache, KvCacheConfig, Plan, Rope, SeqId};
+
+/// Tokens of one prefill step; longer prompts run in chunks of this many
+/// (chunked prefill over the cached past). Sizes the scratch buffers: about
+/// 23 KB per token for SmolLM2.
+pub const PREFILL_CHUNK: u32 = 256;
+
+/// Tokens per step when every position's logits are read back
+/// ([`LlamaModel::forward_all`]): bounds the `[tokens, vocab]` buffer.
+const ALL_LOGITS_CHUNK: u32 = 64;
+
+/// Tokens per KV-cache page.
+const PAGE_SIZE: u32 = 16;
+
+/// GPU memory a loaded model holds, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuMemory {
+    /// Quantised matrices and f32 norm scales.
+    pub weights: u64,
+    /// Every page of the KV cache.
+    pub kv_cache: u64,
+    /// Activations, token ids, logits and their readback, the attention plan
+    /// and RoPE frequencies.
+    pub scratch: u64,
+}
+
+impl GpuMemory {
+    pub fn total(&self) -> u64 {
+        self.weights + self.kv_cache + self.scratch
+    }
+}
+
+/// A llama model on the GPU with its KV cache.
+///
+/// ```no_run
+/// # async fn demo() -> wgqa::Result<()> {
+/// use wgqa::model::{argmax, Gguf, LlamaModel};
+/// let ctx = wgqa::GpuContext::new().await?;
+/// let gguf = Gguf::open(wgqa::model::DEFAULT_MODEL)?;
+/// let mut model = LlamaModel::load(&ctx, &gguf, 2048, |_, _| {})?;
+/// let seq = model.cache_mut().add_sequence();
+/// let logits = model.step_logits(seq, &[504, 3575, 282]).await?; // prefill
+/// let next = argmax(&logits)?;
+/// let logits = model.step_logits(seq, &[next]).await?; // one decode step
+/// # Ok(()) }
+/// ```
+pub struct LlamaModel {
+    ctx: GpuContext,
+    config: LlamaConfig,
+    weights: Weights,
+    cache: KvCache,
+    rope: Rope,
+    plan: Plan,
+    /// The step's token count, for the per-token ops.
+    batch: Batch,
+    /// Always one token: the output head runs on the last token only.
+    one: Batch,
+    scratch: Scratch,
+}
+
+impl LlamaModel {
+    /// Uploads the weights of a llama GGUF (kept quantised) and makes an f16
+    /// KV cache of `kv_capacity_tokens` tokens. `progress(done, total)` is
+    /// called in bytes of tensor data as weights upload.
+    pub fn load(
+        ctx: &GpuContext,
+        gguf: &Gguf,
+        kv_capacity_tokens: u32,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<LlamaModel> {
+        Self::with_config(ctx, gguf, LlamaConfig::from_gguf(gguf)?, kv_capacity_tokens, progress)
+    }
+
+    /// Like [`LlamaModel::load`] with a caller's config, e.g. f32 KV storage
+    /// from [`LlamaConfig::with_kv_dtype`].
+    pub fn with_config(
+        ctx: &GpuContext,
+        gguf: &Gguf,
+        config: LlamaConfig,
+        kv_capacity_tokens: u32,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<LlamaModel> {
+        let weights = Weights::load(ctx, gguf, &config, progress)?;
+        let cache = KvCache::new(
+            ctx,
+            KvCacheConfig {
+                layers: config.layers.clone(),
+                page_size: PAGE_SIZE,
+                capacity_tokens: kv_capacity_tokens,
+            },
+        )?;
+        let rope = Rope::new(ctx, config.rope_layout, config.rope_base, config.head_dim)?;
+        let scratch = Scratch::new(ctx, &config, PREFILL_CHUNK);
+        ctx.take_error()?;
+        Ok(LlamaModel {
+            ctx: ctx.clone(),
+            weights,
+            cache,
+            rope,
+            plan: Plan::new(ctx),
+            batch: Batch::new(ctx, 1)?,
+            one: Batch::new(ctx, 1)?,
+            scratch,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// The KV cache: sequences are added, reset and freed here.
+    pub fn cache(&self) -> &KvCache {
+        &self.cache
+    }
+
+    pub fn cache_mut(&mut self) -> &mut KvCache {
+        &mut self.cache
+    }
+
+    /// GPU bytes of every buffer the model made.
+    pub fn gpu_memory(&self) -> GpuMemory {
+        let (plan, partials) = self.plan.buffers();
+        let rope = self.config.head_dim as u64 / 2 * 4;
+        GpuMemory {
+            weights: self.weights.gpu_bytes(),
+            kv_cache: self.cache.capacity_bytes(),
+            scratch: self.scratch.gpu_bytes() + plan.size() + partials.size() + rope + 8,
+        }
+    }
+
+    /// Runs `tokens` after those `seq` holds (a prompt, or one sampled token)
+    /// in one submission per [`PREFILL_CHUNK`] tokens, leaving the last
+    /// token's logits for [`LlamaModel::last_logits`]. Nothing is read back.
+    /// Invalid ids, an empty list and overflowing the context or the cache
+    /// are errors that leave `seq` as it was.
+    pub fn forward(&mut self, seq: SeqId, tokens: &[u32]) -> Result<()> {
+        self.check_tokens(seq, tokens)?;
+        let chunks: Vec<&[u32]> = tokens.chunks(PREFILL_CHUNK as usize).collect();
+        let start = self.cache.len(seq)?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let head = if i + 1 == chunks.len() { Head::Last } else { Head::None };
+            if let Err(e) = self.step(seq, chunk, head) {
+                self.cache.truncate(seq, start)?;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The logits after the last token of the latest [`LlamaModel::forward`]:
+    /// the only readback of a decode step.
+    pub async fn last_logits(&self) -> Result<Vec<f32>> {
+        let staging = &self.scratch.staging;
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.ctx
+            .device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+        rx.await
+            .map_err(|_| Error::Gpu("readback was cancelled".into()))?
+            .map_err(|e| Error::Gpu(format!("map: {e}")))?;
+        let logits = {
+            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("map: {e}")))?;
+            bytemuck::cast_slice(&view)[..self.config.vocab_size as usize].to_vec()
+        };
+        staging.unmap();
+        self.ctx.take_error()?;
+        Ok(logits)
+    }
+
+    /// [`LlamaModel::forward`], then the last token's logits (for sampling
+    /// on the CPU).
+    pub async fn step_logits(&mut self, seq: SeqId, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.forward(seq, tokens)?;
+        self.last_logits().await
+    }
+
+    /// Runs `tokens` like [`LlamaModel::forward`] and returns the logits after
+    /// each of them (for tests and perplexity; reads back every row).
+    pub async fn forward_all(&mut self, seq: SeqId, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        self.check_tokens(seq, tokens)?;
+        let start = self.cache.len(seq)?;
+        let vocab = self.config.vocab_size as usize;
+        let logits = self.ctx.storage_buffer("wgqa all logits", ALL_LOGITS_CHUNK as u64 * vocab as u64 * 4);
+        let mut rows = Vec::with_capacity(tokens.len());
+        for chunk in tokens.chunks(ALL_LOGITS_CHUNK as usize) {
+            let read = match self.step(seq, chunk, Head::All(&logits)) {
+                Ok(()) => self.ctx.read_f32(&logits).await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(data) => rows.extend(data.chunks_exact(vocab).take(chunk.len()).map(<[f32]>::to_vec)),
+                Err(e) => {
+                    self.cache.truncate(seq, start)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Perplexity of `tokens`: `exp` of the mean negative log-likelihood of
+    /// each token after the first. Runs in a sequence of its own, freed after.
+    pub async fn perplexity(&mut self, tokens: &[u32]) -> Result<f64> {
+        if tokens.len() < 2 {
+            return Err(Error::TooFewTokens { what: "perplexity", needed: 2, got: tokens.len() });
+        }
+        let (last, vocab) = (tokens[tokens.len() - 1], self.config.vocab_size);
+        if last >= vocab {
+            return Err(Error::TokenOutOfRange { token: last, index: tokens.len() - 1, vocab });
+        }
+        let seq = self.cache.add_sequence();
+        let logits = self.forward_all(seq, &tokens[..tokens.len() - 1]).await;
+        self.cache.free(seq)?;
+        let logits = logits?;
+        let nll: f64 = logits.iter().zip(&tokens[1..]).filter_map(|(l, &t)| token_nll(l, t)).sum();
+        Ok((nll / logits.len() as f64).exp())
+    }
+
+    /// Errors unless `tokens` can follow what `seq` holds.
+    fn check_tokens(&self, seq: SeqId, tokens: &[u32]) -> Result<()> {
+        let vocab = self.config.vocab_size;
+        if let Some((index, &token)) = tokens.iter().enumerate().find(|(_, &t)| t >= vocab) {
+            return Err(Error::TokenOutOfRange { token, index, vocab });
+        }
+        if tokens.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let len = self.cache.len(seq)?;
+        let needed = len as u64 + tokens.len() as u64;
+        if needed > self.config.context_length as u64 {
+            return Err(Error::ContextExceeded { needed, context: self.config.context_length });
+        }
+        // Checked before the first chunk runs, not when a later one fails.
+        let page_size = self.cache.page_size() as u64;
+        let pages = needed.div_ceil(page_size) - (len as u64).div_ceil(page_size);
+        let free = self.cache.free_pages();
+        if pages > free as u64 {
+            return Err(Error::CacheFull { needed: pages as usize, free, page_size: page_size as u32 });
+        }
+        Ok(())
+    }
+
+    /// One submission: `tokens` (at most [`PREFILL_CHUNK`]) through every
+    /// block, then the output head as `head` says. On error `seq` may hold
+    /// the reserved tokens; the caller truncates it.
+    fn step(&mut self, seq: SeqId, tokens: &[u32], head: Head) -> Result<()> {
+        let n = tokens.len() as u32;
+        // The ops read the count from `batch`, attention and RoPE from the
+        // plan: both come from `n`, one sequence per step.
+        self.batch.set(n)?;
+        self.cache.plan_append(&mut self.plan, &[(seq, n)])?;
+        self.ctx.queue().write_buffer(&self.scratch.ids, 0, bytemuck::cast_slice(tokens));
+        let mut enc = self
+            .ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgqa llama step") });
+        let s = &self.scratch;
+        self.weights.embedding.embed(&mut enc, &self.batch, &s.ids, &s.x)?;
+        for layer in 0..self.weights.blocks.len() {
+            self.encode_block(&mut enc, layer)?;
+        }
+        let e = self.config.embedding;
+        let (w, s) = (&self.weights, &self.scratch);
+        match head {
+            Head::None => {}
+            Head::Last => {
+                let row = e as u64 * 4;
+                enc.copy_buffer_to_buffer(&s.x, (n as u64 - 1) * row, &s.last_x, 0, row);
+                w.output_norm.encode(&mut enc, &self.one, &s.last_x, &s.last_h)?;
+                w.head().matmul(&mut enc, &self.one, &s.last_h, &s.logits)?;
+                enc.copy_buffer_to_buffer(&s.logits, 0, &s.staging, 0, s.logits.size());
+            }
+            Head::All(logits) => {
+                w.output_norm.encode(&mut enc, &self.batch, &s.x, &s.h)?;
+                w.head().matmul(&mut enc, &self.batch, &s.h, logits)?;
+            }
+        }
+        self.ctx.queue().submit([enc.finish()]);
+        self.ctx.take_error()
+    }
+
+    /// Records one transformer block on the residual stream.
+    fn encode_block(&mut self, enc: &mut wgpu::CommandEncoder, layer: usize) -> Result<()> {
+        let (b, s, batch) = (&self.weights.blocks[layer], &self.scratch, &self.batch);
+        let q_heads = self.cache.layer_config(layer)?.q_heads;
+        let (e, f) = (self.config.embedding, self.config.ffn);
+
+        b.attn_norm.encode(enc, batch, &s.x, &s.h)?;
+        b.wq.matmul(enc, batch, &s.h, &s.q)?;
+        b.wk.matmul(enc, batch, &s.h, &s.k)?;
+        b.wv.matmul(enc, batch, &s.h, &s.v)?;
+        self.cache.append(enc, &self.plan, layer, &s.k, &s.v, Some(&self.rope))?;
+        self.rope.apply(enc, &self.plan, &s.q, q_heads)?;
+        attend(enc, &self.cache, &self.plan, layer, &s.q, &s.attn)?;
+        b.wo.matmul(enc, batch, &s.attn, &s.proj)?;
+        ops::add(enc, batch, &s.x, &s.proj, e)?;
+
+        b.ffn_norm.encode(enc, batch, &s.x, &s.h)?;
+        b.gate.matmul(enc, batch, &s.h, &s.gate)?;
+        b.up.matmul(enc, batch, &s.h, &s.up)?;
+        ops::swiglu(enc, batch, &s.gate, &s.up, f)?;
+        b.down.matmul(enc, batch, &s.gate, &s.proj)?;
+        ops::add(enc, batch, &s.x, &s.proj, e)
+    }
+}
+
+/// Which logits a step computes.
+enum Head<'a> {
+    /// None (a prompt chunk before the last).
+    None,
+    /// The last token's, into the scratch logits and their readback buffer.
+    Last,
+    /// Every token's, `[tokens, vocab]`, into this buffer.
+    All(&'a wgpu::Buffer),
+}

@@ -1,0 +1,68 @@
+//! Host side of `model/elementwise.wgsl`: the residual add and SwiGLU.
+
+use super::{check_index, grid, Batch};
+use crate::attention::check_len;
+use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+use crate::gpu::Constants;
+use crate::{Error, Result};
+
+/// Records `x += y` over the batch's tokens of `width` f32 each.
+pub fn add(
+    encoder: &mut wgpu::CommandEncoder,
+    batch: &Batch,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    width: u32,
+) -> Result<()> {
+    elementwise(encoder, batch, x, y, width, Op::Add)
+}
+
+/// Records `gate = silu(gate) * up` over the batch's tokens of `width` f32
+/// each, where `silu(g) = g / (1 + exp(-g))`.
+pub fn swiglu(
+    encoder: &mut wgpu::CommandEncoder,
+    batch: &Batch,
+    gate: &wgpu::Buffer,
+    up: &wgpu::Buffer,
+    width: u32,
+) -> Result<()> {
+    elementwise(encoder, batch, gate, up, width, Op::Swiglu)
+}
+
+/// The `OP` override of the kernel.
+#[derive(Clone, Copy)]
+enum Op {
+    Add = 0,
+    Swiglu = 1,
+}
+
+fn elementwise(
+    encoder: &mut wgpu::CommandEncoder,
+    batch: &Batch,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    width: u32,
+    op: Op,
+) -> Result<()> {
+    let name = match op {
+        Op::Add => "add",
+        Op::Swiglu => "swiglu",
+    };
+    if width == 0 {
+        return Err(Error::InvalidOp { op: name, why: "width must be at least 1".into() });
+    }
+    let floats = batch.tokens() as u64 * width as u64;
+    check_index("elementwise elements", floats)?;
+    check_len("elementwise in-out buffer", x, floats * 4)?;
+    check_len("elementwise input", y, floats * 4)?;
+    if x == y {
+        return Err(Error::Aliased { what: "elementwise in-out buffer", other: "its input" });
+    }
+    let ctx = batch.context();
+    let pipeline = ctx.pipeline(
+        ShaderVariant { kernel: Kernel::Elementwise, kv: KvStorage::F32, subgroups: false },
+        &Constants::default().set("OP", op as u32).set("WIDTH", width),
+    )?;
+    let [gx, gy] = grid(floats.div_ceil(64), "elementwise workgroups")?;
+    ctx.dispatch(encoder, &pipeline, &[batch.buffer(), x, y], [gx, gy, 1])
+}

@@ -1,0 +1,62 @@
+//! GPU building blocks of the llama forward pass, each with a CPU twin in
+//! [`reference`]: matmul on quantised weights ([`QuantMatrix`]), embedding
+//! lookup, RMSNorm, SwiGLU and the residual add. Activations are f32.
+//!
+//! Every op records into a caller's `wgpu::CommandEncoder` and reads the
+//! step's token count from a [`Batch`], so a whole layer is one submission and
+//! a changing token count never recompiles a pipeline.
+//!
+//! ```no_run
+//! # async fn demo() -> wgqa::Result<()> {
+//! use wgqa::model::ops::{Batch, QuantMatrix};
+//! use wgqa::model::Gguf;
+//! let ctx = wgqa::GpuContext::new().await?;
+//! let gguf = Gguf::open(wgqa::model::DEFAULT_MODEL)?;
+//! let wq = QuantMatrix::from_gguf(&ctx, &gguf, "blk.0.attn_q.weight")?;
+//! let batch = Batch::new(&ctx, 1)?;
+//! let x = ctx.storage_buffer("x", wq.k() as u64 * 4);
+//! let q = ctx.storage_buffer("q", wq.n() as u64 * 4);
+//! let mut encoder = ctx.device().create_command_encoder(&Default::default());
+//! wq.matmul(&mut encoder, &batch, &x, &q)?;
+//! ctx.queue().submit([encoder.finish()]);
+//! # Ok(()) }
+//! ```
+
+mod batch;
+mod elementwise;
+mod embed;
+mod matmul;
+mod quant_matrix;
+pub mod reference;
+mod repack;
+mod rms_norm;
+
+pub use batch::Batch;
+pub use elementwise::{add, swiglu};
+pub use matmul::{MatmulOptions, MatmulPath, MATVEC_MAX_TOKENS};
+pub use quant_matrix::QuantMatrix;
+pub use repack::{repack, Repacked};
+pub use rms_norm::RmsNorm;
+
+use crate::{Error, Result};
+
+/// Workgroups for `groups` units of work, as x * y under the 65535-per-axis
+/// limit; kernels recover the unit as `wid.y * nwg.x + wid.x`.
+fn grid(groups: u64, what: &'static str) -> Result<[u32; 2]> {
+    const AXIS: u64 = 65535;
+    if groups > AXIS * AXIS {
+        return Err(Error::BatchTooLarge { what, got: groups, max: AXIS * AXIS });
+    }
+    let x = groups.clamp(1, AXIS);
+    Ok([x as u32, groups.div_ceil(x).max(1) as u32])
+}
+
+/// Errors unless `count` elements can be indexed with u32 in WGSL, with
+/// headroom for a workgroup's worth of threads past the end.
+fn check_index(what: &'static str, count: u64) -> Result<()> {
+    const MAX: u64 = 1 << 31;
+    if count > MAX {
+        return Err(Error::BatchTooLarge { what, got: count, max: MAX });
+    }
+    Ok(())
+}

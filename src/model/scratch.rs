@@ -1,0 +1,93 @@
+//! Activation buffers of the GPU forward pass, sized once for the largest
+//! step so that steps allocate nothing.
+
+use super::config::LlamaConfig;
+use crate::GpuContext;
+
+/// Buffers for up to `max_tokens` tokens per step. Widths that vary per
+/// layer (variable GQA) take their largest value.
+pub(crate) struct Scratch {
+    /// Token ids of the step, `[tokens]` u32.
+    pub ids: wgpu::Buffer,
+    /// The residual stream, `[tokens, embedding]`.
+    pub x: wgpu::Buffer,
+    /// A normalised copy of the residual, input of the matmuls.
+    pub h: wgpu::Buffer,
+    /// Queries `[tokens, q_heads, head_dim]`, rotated in place.
+    pub q: wgpu::Buffer,
+    pub k: wgpu::Buffer,
+    pub v: wgpu::Buffer,
+    /// Attention output `[tokens, q_heads, v_head_dim]`.
+    pub attn: wgpu::Buffer,
+    /// Output of the O and down projections, added into the residual.
+    pub proj: wgpu::Buffer,
+    pub gate: wgpu::Buffer,
+    pub up: wgpu::Buffer,
+    /// The last token's residual and its normalised copy: the head runs on
+    /// them only, so a prefill costs one output-head matvec, not one per token.
+    pub last_x: wgpu::Buffer,
+    pub last_h: wgpu::Buffer,
+    /// The last token's logits, `[vocab]`.
+    pub logits: wgpu::Buffer,
+    /// Where each step copies the logits for reading; mapped only by
+    /// `LlamaModel::last_logits`, between steps.
+    pub staging: wgpu::Buffer,
+}
+
+impl Scratch {
+    pub fn new(ctx: &GpuContext, config: &LlamaConfig, max_tokens: u32) -> Scratch {
+        let t = max_tokens as u64;
+        let widest =
+            |f: fn(&crate::AttentionConfig) -> u32| config.layers.iter().map(f).max().unwrap_or(0) as u64;
+        let q = widest(|a| a.q_heads * a.head_dim);
+        let k = widest(|a| a.kv_heads * a.head_dim);
+        let v = widest(|a| a.kv_heads * a.v_head_dim);
+        let attn = widest(|a| a.q_heads * a.v_head_dim);
+        let (e, f, vocab) = (config.embedding as u64, config.ffn as u64, config.vocab_size as u64);
+        let floats = |label: &str, n: u64| ctx.storage_buffer(label, n * 4);
+        Scratch {
+            ids: floats("wgqa token ids", t),
+            x: floats("wgqa residual", t * e),
+            h: floats("wgqa normed", t * e),
+            q: floats("wgqa q", t * q),
+            k: floats("wgqa k", t * k),
+            v: floats("wgqa v", t * v),
+            attn: floats("wgqa attention out", t * attn),
+            proj: floats("wgqa projection", t * e),
+            gate: floats("wgqa gate", t * f),
+            up: floats("wgqa up", t * f),
+            last_x: floats("wgqa last residual", e),
+            last_h: floats("wgqa last normed", e),
+            logits: floats("wgqa logits", vocab),
+            staging: ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgqa logits readback"),
+                size: (vocab * 4).next_multiple_of(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+
+    /// GPU bytes of all the buffers.
+    pub fn gpu_bytes(&self) -> u64 {
+        [
+            &self.ids,
+            &self.x,
+            &self.h,
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.attn,
+            &self.proj,
+            &self.gate,
+            &self.up,
+            &self.last_x,
+            &self.last_h,
+            &self.logits,
+            &self.staging,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum()
+    }
+}

@@ -1,0 +1,150 @@
+//! The weights of a llama model on the GPU: matrices stay in their file type
+//! (Q4_1, Q8_0, ...) and are dequantised inside the kernels; norm scales are
+//! f32. Every shape is checked against the [`LlamaConfig`] at load.
+
+use super::config::LlamaConfig;
+use super::gguf::Gguf;
+use super::ops::{QuantMatrix, RmsNorm};
+use crate::error::Result;
+use crate::GpuContext;
+
+/// One transformer block.
+pub(crate) struct BlockWeights {
+    pub attn_norm: RmsNorm,
+    pub wq: QuantMatrix,
+    pub wk: QuantMatrix,
+    pub wv: QuantMatrix,
+    pub wo: QuantMatrix,
+    pub ffn_norm: RmsNorm,
+    pub gate: QuantMatrix,
+    pub up: QuantMatrix,
+    pub down: QuantMatrix,
+}
+
+/// Every weight of the model.
+pub(crate) struct Weights {
+    pub embedding: QuantMatrix,
+    pub blocks: Vec<BlockWeights>,
+    pub output_norm: RmsNorm,
+    /// `None` when the head is tied to the embedding.
+    pub output: Option<QuantMatrix>,
+}
+
+impl Weights {
+    /// Uploads every tensor the config names, calling `progress(done, total)`
+    /// in bytes of tensor data after each one.
+    pub fn load(
+        ctx: &GpuContext,
+        gguf: &Gguf,
+        config: &LlamaConfig,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Weights> {
+        let mut names = vec!["token_embd.weight".to_string(), "output_norm.weight".to_string()];
+        if !config.tied_output {
+            names.push("output.weight".into());
+        }
+        for i in 0..config.layers.len() {
+            for t in [
+                "attn_norm",
+                "attn_q",
+                "attn_k",
+                "attn_v",
+                "attn_output",
+                "ffn_norm",
+                "ffn_gate",
+                "ffn_up",
+                "ffn_down",
+            ] {
+                names.push(format!("blk.{i}.{t}.weight"));
+            }
+        }
+        let mut total = 0;
+        for name in &names {
+            total += gguf.tensor(name)?.n_bytes;
+        }
+        let mut loader = Loader { ctx, gguf, config, done: 0, total, progress: &mut progress };
+
+        let (e, f, vocab) = (config.embedding, config.ffn, config.vocab_size);
+        let embedding = loader.matrix("token_embd.weight", vocab, e)?;
+        let output_norm = loader.norm("output_norm.weight")?;
+        let output = match config.tied_output {
+            true => None,
+            false => Some(loader.matrix("output.weight", vocab, e)?),
+        };
+        let mut blocks = Vec::with_capacity(config.layers.len());
+        for (i, a) in config.layers.iter().enumerate() {
+            let name = |t: &str| format!("blk.{i}.{t}.weight");
+            let (q, k, v) = (a.q_heads * a.head_dim, a.kv_heads * a.head_dim, a.kv_heads * a.v_head_dim);
+            blocks.push(BlockWeights {
+                attn_norm: loader.norm(&name("attn_norm"))?,
+                wq: loader.matrix(&name("attn_q"), q, e)?,
+                wk: loader.matrix(&name("attn_k"), k, e)?,
+                wv: loader.matrix(&name("attn_v"), v, e)?,
+                wo: loader.matrix(&name("attn_output"), e, a.q_heads * a.v_head_dim)?,
+                ffn_norm: loader.norm(&name("ffn_norm"))?,
+                gate: loader.matrix(&name("ffn_gate"), f, e)?,
+                up: loader.matrix(&name("ffn_up"), f, e)?,
+                down: loader.matrix(&name("ffn_down"), e, f)?,
+            });
+        }
+        Ok(Weights { embedding, blocks, output_norm, output })
+    }
+
+    /// The output head: `output.weight`, or the embedding when tied.
+    pub fn head(&self) -> &QuantMatrix {
+        self.output.as_ref().unwrap_or(&self.embedding)
+    }
+
+    /// GPU bytes of every weight buffer.
+    pub fn gpu_bytes(&self) -> u64 {
+        let norm = |n: &RmsNorm| n.width() as u64 * 4;
+        let blocks: u64 = (self.blocks.iter())
+            .map(|b| {
+                [&b.wq, &b.wk, &b.wv, &b.wo, &b.gate, &b.up, &b.down]
+                    .iter()
+                    .map(|m| m.gpu_bytes())
+                    .sum::<u64>()
+                    + norm(&b.attn_norm)
+                    + norm(&b.ffn_norm)
+            })
+            .sum();
+        self.embedding.gpu_bytes()
+            + self.output.as_ref().map_or(0, QuantMatrix::gpu_bytes)
+            + norm(&self.output_norm)
+            + blocks
+    }
+}
+
+/// Uploads tensors one by one, checking shapes and reporting progress.
+struct Loader<'a, P: FnMut(u64, u64)> {
+    ctx: &'a GpuContext,
+    gguf: &'a Gguf,
+    config: &'a LlamaConfig,
+    done: u64,
+    total: u64,
+    progress: &'a mut P,
+}
+
+impl<P: FnMut(u64, u64)> Loader<'_, P> {
+    /// An `[rows, cols]` matrix (ggml dims `[cols, rows]`).
+    fn matrix(&mut self, name: &str, rows: u32, cols: u32) -> Result<QuantMatrix> {
+        self.gguf.tensor_with_dims(name, &[cols as u64, rows as u64])?;
+        let m = QuantMatrix::from_gguf(self.ctx, self.gguf, name)?;
+        self.advance(name)?;
+        Ok(m)
+    }
+
+    /// A norm scale of one value per embedding element.
+    fn norm(&mut self, name: &str) -> Result<RmsNorm> {
+        self.gguf.tensor_with_dims(name, &[self.config.embedding as u64])?;
+        let n = RmsNorm::from_gguf(self.ctx, self.gguf, name, self.config.rms_eps)?;
+        self.advance(name)?;
+        Ok(n)
+    }
+
+    fn advance(&mut self, name: &str) -> Result<()> {
+        self.done += self.gguf.tensor(name)?.n_bytes;
+        (self.progress)(self.done, self.total);
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! The model subcommands of the `wgqa` CLI: generate, perplexity, info and
+//! tokenize.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use wgqa::model::{
+    ChatTemplate, GenerateOptions, Generator, Gguf, LlamaConfig, LlamaModel, SamplerConfig, StopReason,
+    Tokenizer,
+};
+use wgqa::GpuContext;
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Sampling and length options of `wgqa generate`.
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    #[arg(long, default_value = wgqa::model::DEFAULT_MODEL)]
+    model: PathBuf,
+    #[arg(long, default_value = "The capital of France is")]
+    prompt: String,
+    /// Wrap the prompt as a user turn in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// 0 is greedy (the most likely token every step).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Keep the k most likely tokens; 0 keeps all.
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    /// Keep the most likely tokens whose probability reaches p; 1 keeps all.
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Tokens the KV cache holds (prompt + generated).
+    #[arg(long, default_value_t = 2048)]
+    kv_tokens: u32,
+}
+
+pub fn generate(args: GenerateArgs) -> CliResult {
+    let gguf = Gguf::open(&args.model)?;
+    let tokenizer = Tokenizer::from_gguf(&gguf)?;
+    // A model without a template still generates from plain prompts.
+    let template = ChatTemplate::from_gguf(&gguf).ok();
+    let model = load(&gguf, args.kv_tokens)?;
+    let adapter = model.context().adapter_info().name.clone();
+    let mut generator = Generator::new(model, tokenizer, template);
+    let opts = GenerateOptions {
+        prompt: args.prompt.clone(),
+        chat: args.chat,
+        sampler: SamplerConfig {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
+        max_tokens: Some(args.max_tokens),
+        stop_strings: Vec::new(),
+    };
+    if !args.chat {
+        print!("{}", args.prompt);
+    }
+    let mut stdout = std::io::stdout();
+    let stats = pollster::block_on(generator.generate(&opts, |piece| {
+        // A closed pipe (`| head`) is not worth failing the run for.
+        let _ = write!(stdout, "{piece}");
+        let _ = stdout.flush();
+    }))?;
+    println!();
+    let stop = match &stats.stop {
+        Some(StopReason::Eos(_)) => "end of text",
+        Some(StopReason::MaxTokens) => "--max-tokens",
+        Some(StopReason::StopString { .. }) => "stop string",
+        Some(StopReason::Cancelled) => "cancelled",
+        None => "KV cache or context full",
+    };
+    eprintln!(
+        "prefill: {} tokens, {:.1} tokens/s | decode: {} tokens, {:.1} tokens/s | stopped at {stop} | {adapter}",
+        stats.prompt_tokens,
+        stats.prefill_tokens_per_second(),
+        stats.generated_tokens,
+        stats.decode_tokens_per_second(),
+    );
+    eprintln!(
+        "KV cache: {} bytes in use of {} ({:.1} of {:.1} MB)",
+        stats.kv_bytes_in_use,
+        stats.kv_capacity_bytes,
+        stats.kv_bytes_in_use as f64 / 1e6,
+        stats.kv_capacity_bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// Perplexity over a text file, in windows of `window` tokens scored
+/// independently (each window starts without context, as llama.cpp does).
+pub fn perplexity(model: &Path, file: &Path, window: u32) -> CliResult {
+    let gguf = Gguf::open(model)?;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let tokens = Tokenizer::from_gguf(&gguf)?.encode(&text)?;
+    let context = LlamaConfig::from_gguf(&gguf)?.context_length;
+    let window = window.clamp(2, context) as usize;
+    let mut model = load(&gguf, window as u32)?;
+    let (mut nll, mut scored) = (0.0, 0usize);
+    for chunk in tokens.chunks(window).filter(|c| c.len() >= 2) {
+        let ppl = pollster::block_on(model.perplexity(chunk))?;
+        nll += ppl.ln() * (chunk.len() - 1) as f64;
+        scored += chunk.len() - 1;
+    }
+    if scored == 0 {
+        return Err(format!("{} has fewer than 2 tokens", file.display()).into());
+    }
+    println!(
+        "perplexity {:.4} over {scored} scored tokens (windows of {window})",
+        (nll / scored as f64).exp()
+    );
+    Ok(())
+}
+
+pub fn info(model: &Path) -> CliResult {
+    let gguf = Gguf::open(model)?;
+    let c = LlamaConfig::from_gguf(&gguf)?;
+    let name = gguf.opt_str("general.name")?.unwrap_or("(unnamed)");
+    println!("model:          {name} ({})", model.display());
+    println!("layers:         {}", c.n_layers);
+    println!("embedding:      {}", c.embedding);
+    println!("ffn:            {}", c.ffn);
+    println!("query heads:    {}", c.q_heads);
+    println!("KV heads:       {}", c.kv_heads());
+    println!("group size:     {} query heads per KV head", c.group_size());
+    println!("head dim:       {} (values {})", c.head_dim, c.v_head_dim);
+    println!("vocabulary:     {}", c.vocab_size);
+    println!("context:        {} tokens", c.context_length);
+    println!("RoPE:           {:?} pairs, base {}", c.rope_layout, c.rope_base);
+    println!("output head:    {}", if c.tied_output { "tied to the embedding" } else { "separate" });
+    println!("KV bytes/token: {} (f16, all layers)", c.kv_bytes_per_token());
+    Ok(())
+}
+
+pub fn tokenize(model: &Path, text: &str, pieces: bool) -> CliResult {
+    let tokenizer = Tokenizer::from_gguf(&Gguf::open(model)?)?;
+    let ids = tokenizer.encode(text)?;
+    println!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+    if pieces {
+        let shown = ids.iter().map(|&id| Ok(format!("{:?}", tokenizer.token_piece(id)?)));
+        println!("{}", shown.collect::<wgqa::Result<Vec<_>>>()?.join(" "));
+    }
+    Ok(())
+}
+
+/// The model on the default adapter, with a progress bar on stderr.
+fn load(gguf: &Gguf, kv_tokens: u32) -> wgqa::Result<LlamaModel> {
+    let ctx = pollster::block_on(GpuContext::new())?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("loading {bar:40} {binary_bytes}/{binary_total_bytes} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let model = LlamaModel::load(&ctx, gguf, kv_tokens, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    model
+}

@@ -1,0 +1,8 @@
+//! CPU references for every kernel, accumulating in f64. Users and tests
+//! compare GPU results against these.
+
+mod attention;
+mod rope;
+
+pub use attention::{attention, attention_repeat_kv, round_to_storage};
+pub use rope::rope;

@@ -1,0 +1,247 @@
+//! `Model`: a llama GGUF on the GPU with its tokenizer, generating text
+//! token by token into a JS callback.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::context::WasmContext;
+use super::fetch::fetch_bytes;
+use super::options::parse_generate_options;
+use super::{invalid, rejection};
+use crate::model::{
+    ChatTemplate, GenerationStats, Generator, Gguf, LlamaConfig, LlamaModel, StopReason, Tokenizer,
+};
+use crate::{AttentionConfig, GpuContext};
+
+/// KV-cache tokens when the caller does not say: enough for a chat, and
+/// ~47 MB for SmolLM2-135M's f16 cache.
+const DEFAULT_KV_TOKENS: u32 = 2048;
+
+/// A loaded model. Create with `Model.fromUrl()` or `Model.fromBytes()`.
+#[wasm_bindgen(js_name = Model)]
+pub struct WasmModel {
+    // Shared with the running generation's future, which holds the borrow
+    // across GPU awaits; `stop()` and the getters never touch it.
+    generator: Rc<RefCell<Generator>>,
+    stop: Rc<Cell<bool>>,
+    last: Rc<RefCell<Option<Stats>>>,
+    layers: Vec<AttentionConfig>,
+    context_length: u32,
+    kv_capacity_tokens: f64,
+    kv_capacity_bytes: f64,
+}
+
+/// What the last generation did and how fast.
+#[wasm_bindgen(getter_with_clone)]
+#[derive(Clone)]
+pub struct Stats {
+    #[wasm_bindgen(js_name = promptTokens)]
+    pub prompt_tokens: u32,
+    #[wasm_bindgen(js_name = generatedTokens)]
+    pub generated_tokens: u32,
+    /// Tokens the KV cache holds now (prompt plus fed-back tokens).
+    #[wasm_bindgen(js_name = contextTokens)]
+    pub context_tokens: u32,
+    #[wasm_bindgen(js_name = prefillTokensPerSecond)]
+    pub prefill_tokens_per_second: f64,
+    #[wasm_bindgen(js_name = decodeTokensPerSecond)]
+    pub decode_tokens_per_second: f64,
+    #[wasm_bindgen(js_name = kvBytesInUse)]
+    pub kv_bytes_in_use: f64,
+    #[wasm_bindgen(js_name = kvCapacityBytes)]
+    pub kv_capacity_bytes: f64,
+    /// "eos", "max-tokens", "stop-string", "stopped" or "context-full".
+    #[wasm_bindgen(js_name = stopReason)]
+    pub stop_reason: String,
+}
+
+impl From<&GenerationStats> for Stats {
+    fn from(s: &GenerationStats) -> Stats {
+        let stop_reason = match s.stop {
+            Some(StopReason::Eos(_)) => "eos",
+            Some(StopReason::MaxTokens) => "max-tokens",
+            Some(StopReason::StopString { .. }) => "stop-string",
+            Some(StopReason::Cancelled) => "stopped",
+            None => "context-full",
+        };
+        Stats {
+            prompt_tokens: s.prompt_tokens as u32,
+            generated_tokens: s.generated_tokens as u32,
+            context_tokens: (s.prompt_tokens + s.decode_steps) as u32,
+            prefill_tokens_per_second: s.prefill_tokens_per_second(),
+            decode_tokens_per_second: s.decode_tokens_per_second(),
+            kv_bytes_in_use: s.kv_bytes_in_use as f64,
+            kv_capacity_bytes: s.kv_capacity_bytes as f64,
+            stop_reason: stop_reason.into(),
+        }
+    }
+}
+
+#[wasm_bindgen(js_class = Model)]
+impl WasmModel {
+    /// Downloads a GGUF and loads it; `onProgress(loadedBytes, totalBytes)`
+    /// follows the download (total is 0 when the server does not say).
+    /// `kvTokens` sizes the KV cache (default 2048, at most the model's context).
+    #[wasm_bindgen(js_name = fromUrl)]
+    pub async fn from_url(
+        ctx: &WasmContext,
+        url: String,
+        #[wasm_bindgen(js_name = onProgress)] on_progress: Option<Function>,
+        #[wasm_bindgen(js_name = kvTokens)] kv_tokens: Option<u32>,
+    ) -> Result<WasmModel, JsError> {
+        // The context is cloned before the first await: the borrow of `ctx`
+        // must not outlive this synchronous part.
+        let gpu = ctx.ctx.clone();
+        let bytes = fetch_bytes(&url, on_progress.as_ref()).await?;
+        Self::load(&gpu, bytes, kv_tokens)
+    }
+
+    /// Loads a GGUF from its bytes (copied into wasm memory).
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(
+        ctx: &WasmContext,
+        bytes: &Uint8Array,
+        #[wasm_bindgen(js_name = kvTokens)] kv_tokens: Option<u32>,
+    ) -> Result<WasmModel, JsError> {
+        Self::load(&ctx.ctx, bytes.to_vec(), kv_tokens)
+    }
+
+    /// Generates after `prompt`, calling `onToken(text)` with each piece of
+    /// text as it is decoded. `options`: `{ maxTokens, temperature, topK,
+    /// topP, seed, chat }` (greedy, 128 tokens and no chat template unless
+    /// given). Resolves to the run's `Stats`; rejects with an `Error` for
+    /// bad options, a prompt that does not fit, or a second concurrent call.
+    // The borrow spans the GPU awaits on purpose: it is what makes a second
+    // concurrent call fail (try_borrow_mut) instead of interleaving steps.
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub fn generate(
+        &self,
+        prompt: String,
+        options: JsValue,
+        #[wasm_bindgen(js_name = onToken)] on_token: Option<Function>,
+    ) -> Result<Promise, JsError> {
+        let opts = parse_generate_options(prompt, &options)?;
+        let (generator, stop, last) = (self.generator.clone(), self.stop.clone(), self.last.clone());
+        Ok(future_to_promise(async move {
+            let mut generator =
+                generator.try_borrow_mut().map_err(|_| rejection("a generation is already running"))?;
+            let capacity = generator.model().cache().capacity_tokens();
+            let prompt_len = generator.prompt_tokens(&opts).map_err(rejection)?.len() as u64;
+            if prompt_len >= capacity {
+                return Err(rejection(format!(
+                    "the prompt is {prompt_len} tokens; the KV cache holds {capacity}, \
+                     so it must be shorter than that"
+                )));
+            }
+            stop.set(false);
+            let on_text = |piece: &str| {
+                if let Some(cb) = &on_token {
+                    // A throwing callback should not abort the generation.
+                    let _ = cb.call1(&JsValue::NULL, &piece.into());
+                }
+            };
+            let result = generator.generate_until(&opts, on_text, || stop.get()).await;
+            let stats = Stats::from(&result.map_err(rejection)?);
+            *last.borrow_mut() = Some(stats.clone());
+            Ok(stats.into())
+        }))
+    }
+
+    /// Ends a running generation before its next token (its Promise then
+    /// resolves with `stopReason` "stopped"); does nothing otherwise.
+    pub fn stop(&self) {
+        self.stop.set(true);
+    }
+
+    /// Empties the KV cache. Throws while a generation is running.
+    pub fn reset(&self) -> Result<(), JsError> {
+        let mut generator = self
+            .generator
+            .try_borrow_mut()
+            .map_err(|_| invalid("cannot reset while a generation is running".into()))?;
+        generator.reset()?;
+        *self.last.borrow_mut() = None;
+        Ok(())
+    }
+
+    /// The last generation's stats, or `undefined` before the first (or after `reset`).
+    #[wasm_bindgen(getter)]
+    pub fn stats(&self) -> Option<Stats> {
+        self.last.borrow().clone()
+    }
+
+    /// Query heads (of the first layer).
+    #[wasm_bindgen(getter, js_name = qHeads)]
+    pub fn q_heads(&self) -> u32 {
+        self.layers.first().map_or(0, |l| l.q_heads)
+    }
+
+    /// KV heads as shipped (of the first layer).
+    #[wasm_bindgen(getter, js_name = kvHeads)]
+    pub fn kv_heads(&self) -> u32 {
+        self.layers.first().map_or(0, |l| l.kv_heads)
+    }
+
+    #[wasm_bindgen(getter, js_name = headDim)]
+    pub fn head_dim(&self) -> u32 {
+        self.layers.first().map_or(0, |l| l.head_dim)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn layers(&self) -> u32 {
+        self.layers.len() as u32
+    }
+
+    /// Longest sequence the model was trained for.
+    #[wasm_bindgen(getter, js_name = contextLength)]
+    pub fn context_length(&self) -> u32 {
+        self.context_length
+    }
+
+    #[wasm_bindgen(getter, js_name = kvCapacityTokens)]
+    pub fn kv_capacity_tokens(&self) -> f64 {
+        self.kv_capacity_tokens
+    }
+
+    #[wasm_bindgen(getter, js_name = kvCapacityBytes)]
+    pub fn kv_capacity_bytes(&self) -> f64 {
+        self.kv_capacity_bytes
+    }
+
+    /// Bytes of K and V one token takes over all layers if every layer had
+    /// `kvHeads` KV heads in the model's KV dtype: `qHeads` gives MHA, the
+    /// shipped count GQA and 1 MQA.
+    #[wasm_bindgen(js_name = kvBytesPerToken)]
+    pub fn kv_bytes_per_token(&self, #[wasm_bindgen(js_name = kvHeads)] kv_heads: u32) -> f64 {
+        let per_layer =
+            |cfg: &AttentionConfig| AttentionConfig { kv_heads, ..cfg.clone() }.kv_bytes_per_token();
+        self.layers.iter().map(per_layer).sum::<u64>() as f64
+    }
+}
+
+impl WasmModel {
+    fn load(ctx: &GpuContext, bytes: Vec<u8>, kv_tokens: Option<u32>) -> Result<WasmModel, JsError> {
+        let gguf = Gguf::from_vec(bytes)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        // A model without a template still generates from plain prompts.
+        let template = ChatTemplate::from_gguf(&gguf).ok();
+        let config = LlamaConfig::from_gguf(&gguf)?;
+        let kv_tokens = kv_tokens.unwrap_or(DEFAULT_KV_TOKENS.min(config.context_length));
+        let model = LlamaModel::with_config(ctx, &gguf, config, kv_tokens, |_, _| {})?;
+        let config = model.config();
+        let cache = model.cache();
+        Ok(WasmModel {
+            layers: config.layers.clone(),
+            context_length: config.context_length,
+            kv_capacity_tokens: cache.capacity_tokens() as f64,
+            kv_capacity_bytes: cache.capacity_bytes() as f64,
+            generator: Rc::new(RefCell::new(Generator::new(model, tokenizer, template))),
+            stop: Rc::new(Cell::new(false)),
+            last: Rc::new(RefCell::new(None)),
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! Bad input reaches a clear error, never a panic or a hang; each error
+//! variant of the host layer is hit here (config variants are unit-tested in
+//! `attention::config`, `MissingFeature` in `gpu::context`).
+
+mod common;
+use common::*;
+use wgqa::{
+    AttentionConfig, ContextOptions, Error, GpuContext, KvCache, KvCacheConfig, Plan, Rope, RopeLayout,
+};
+
+fn cache(cfg: AttentionConfig, capacity: u32) -> KvCache {
+    KvCache::new(ctx(), KvCacheConfig::uniform(cfg, 2, 16, capacity)).unwrap()
+}
+
+fn cfg() -> AttentionConfig {
+    AttentionConfig::new(4, 2, 32).unwrap()
+}
+
+#[test]
+fn adapter_errors() {
+    let opts = ContextOptions { adapter: Some("no-such-adapter".into()), ..Default::default() };
+    let err = pollster::block_on(GpuContext::with_options(opts)).unwrap_err();
+    assert!(matches!(err, Error::NoAdapter(_)) && err.to_string().contains("no-such-adapter"), "{err}");
+
+    // 64 KV heads x 1024 dims x 4 bytes x 2^20 tokens: far past any binding limit.
+    let huge = AttentionConfig::new(64, 64, 1024).unwrap();
+    let err = KvCache::new(ctx(), KvCacheConfig::uniform(huge, 1, 16, 1 << 20)).err().unwrap();
+    assert!(matches!(err, Error::AdapterLimit { limit: "maxStorageBufferBindingSize", .. }), "{err}");
+}
+
+#[test]
+fn cache_config_errors() {
+    let ctx = ctx();
+    let bad = |c: KvCacheConfig| KvCache::new(ctx, c).err().unwrap();
+    assert!(matches!(
+        bad(KvCacheConfig { layers: vec![], page_size: 16, capacity_tokens: 16 }),
+        Error::NoLayers
+    ));
+    assert!(matches!(bad(KvCacheConfig::uniform(cfg(), 1, 0, 16)), Error::InvalidPageSize(0)));
+    assert!(matches!(bad(KvCacheConfig::uniform(cfg(), 1, 16, 0)), Error::ZeroCapacity));
+    let err = bad(KvCacheConfig::uniform(AttentionConfig { kv_heads: 3, ..cfg() }, 1, 16, 16));
+    assert_eq!(err.to_string(), "q_heads (4) must be a multiple of kv_heads (3)");
+}
+
+#[test]
+fn sequence_and_plan_errors() {
+    let ctx = ctx();
+    let mut c = cache(cfg(), 64);
+    let mut plan = Plan::new(ctx);
+    let seq = c.add_sequence();
+    let gone = c.add_sequence();
+    c.free(gone).unwrap();
+    assert!(matches!(c.plan_append(&mut plan, &[(gone, 1)]), Err(Error::UnknownSequence(_))));
+    assert!(matches!(c.truncate(gone, 0), Err(Error::UnknownSequence(_))));
+    assert!(matches!(c.plan_append(&mut plan, &[]), Err(Error::EmptyBatch)));
+    assert!(matches!(c.plan_append(&mut plan, &[(seq, 0)]), Err(Error::EmptyBatch)));
+    assert!(matches!(c.plan_append(&mut plan, &[(seq, 1), (seq, 2)]), Err(Error::DuplicateSequence(_))));
+    assert!(matches!(c.plan_append(&mut plan, &[(seq, 65)]), Err(Error::CacheFull { .. })));
+    assert_eq!(c.len(seq).unwrap(), 0, "failed plans change nothing");
+
+    c.plan_append(&mut plan, &[(seq, 10)]).unwrap();
+    assert!(matches!(c.truncate(seq, 11), Err(Error::PositionOutOfRange { position: 11, len: 10, .. })));
+    let err = c.plan_queries(&mut plan, &[(seq, 2, 9)]).unwrap_err();
+    assert!(matches!(err, Error::PositionOutOfRange { position: 10, len: 10, .. }), "{err}");
+    let err = c.plan_queries(&mut plan, &[(seq, 70_000, 0)]).unwrap_err();
+    assert!(matches!(err, Error::PositionOutOfRange { .. }), "{err}");
+
+    // A cross-attention cache takes any query count, up to one dispatch.
+    let mut cross = cache(cfg().with_causal(false), 16);
+    let s = cross.add_sequence();
+    let err = cross.plan_queries(&mut plan, &[(s, 70_000, 0)]).unwrap_err();
+    assert!(matches!(err, Error::BatchTooLarge { got: 70_000, max: 65535, .. }), "{err}");
+}
+
+#[test]
+fn kernel_call_errors() {
+    let ctx = ctx();
+    let mut c = cache(cfg(), 64);
+    let mut plan = Plan::new(ctx);
+    let seq = c.add_sequence();
+    let q = ctx.storage_buffer("q", 3 * 4 * 32 * 4);
+    let kv = ctx.storage_buffer("kv", 3 * 2 * 32 * 4);
+    let out = ctx.storage_buffer("out", 3 * 4 * 32 * 4);
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+
+    assert!(matches!(wgqa::attend(&mut enc, &c, &plan, 0, &q, &out), Err(Error::ForeignPlan)));
+    c.plan_append(&mut plan, &[(seq, 3)]).unwrap();
+    assert!(matches!(
+        c.append(&mut enc, &plan, 2, &kv, &kv, None),
+        Err(Error::LayerOutOfRange { layer: 2, layers: 2 })
+    ));
+    c.plan_append(&mut plan, &[(seq, 3)]).unwrap();
+    let short = ctx.storage_buffer("short", 8);
+    let err = wgqa::attend(&mut enc, &c, &plan, 0, &short, &out).unwrap_err();
+    assert_eq!(err.to_string(), "q buffer: expected 1536 bytes, got 8 bytes");
+    assert!(matches!(wgqa::attend(&mut enc, &c, &plan, 0, &q, &q), Err(Error::Aliased { .. })));
+    let rope = Rope::new(ctx, RopeLayout::Adjacent, 1e4, 64).unwrap();
+    let err = c.append(&mut enc, &plan, 0, &kv, &kv, Some(&rope)).unwrap_err();
+    assert!(matches!(err, Error::InvalidRope { field: "head_dim", .. }), "{err}");
+    assert!(matches!(
+        Rope::new(ctx, RopeLayout::Adjacent, 0.5, 64),
+        Err(Error::InvalidRope { field: "base", .. })
+    ));
+    assert!(matches!(
+        Rope::new(ctx, RopeLayout::HalfSplit, 1e4, 36),
+        Err(Error::InvalidRope { field: "head_dim", .. })
+    ));
+
+    // A buffer the kernels cannot bind is a GPU error, not a panic.
+    c.plan_append(&mut plan, &[(seq, 3)]).unwrap();
+    let unbindable = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: q.size(),
+        usage: wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let err = wgqa::attend(&mut enc, &c, &plan, 0, &unbindable, &out).unwrap_err();
+    assert!(matches!(err, Error::Gpu(_)), "{err}");
+
+    // Plans go stale when the cache changes, and query plans cannot append.
+    c.truncate(seq, 1).unwrap();
+    assert!(matches!(wgqa::attend(&mut enc, &c, &plan, 0, &q, &out), Err(Error::StalePlan)));
+    c.plan_queries(&mut plan, &[(seq, 1, 0)]).unwrap();
+    assert!(matches!(c.append(&mut enc, &plan, 0, &kv, &kv, None), Err(Error::PlanCannotAppend)));
+    assert!(matches!(c.rollback(&plan), Err(Error::PlanCannotAppend)));
+}

@@ -1,0 +1,388 @@
+//! The llama forward pass's GPU ops against their CPU references: matmul on
+//! every weight type through both kernels, embedding lookup, RMSNorm, SwiGLU,
+//! the residual add, error paths, the real model's tensors, and naga
+//! validation of every model shader variant.
+
+mod common;
+
+use common::model_file::default_model_path;
+use common::{ctx, random};
+use half::f16;
+use wgqa::model::ops::{self, reference, Batch, MatmulOptions, MatmulPath, QuantMatrix, RmsNorm};
+use wgqa::model::{dequantize, Gguf, TensorInfo, TensorType, QK};
+use wgqa::{Error, GpuContext};
+
+/// Tolerance, stated once: |gpu - ref| <= ATOL + RTOL * scale, where scale is
+/// sum_k |x_k w_k| for a matmul (what bounds f32 rounding of the sum) and
+/// |ref| for the other ops.
+const ATOL: f32 = 1e-5;
+const RTOL: f32 = 1e-4;
+
+fn check(case: &str, got: &[f32], want: &[f32], scale: &[f32]) {
+    assert!(got.len() >= want.len(), "{case}: got {} values, want {}", got.len(), want.len());
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = ATOL + RTOL * scale[i];
+        assert!((g - w).abs() <= tol, "{case}: index {i}: gpu {g} vs reference {w} (tolerance {tol})");
+    }
+}
+
+/// GGUF bytes of `values` quantised to `ty` the way ggml's reference
+/// quantisers do (round to nearest; Q4_0 scales by the signed extreme).
+fn quantize(ty: TensorType, values: &[f32]) -> Vec<u8> {
+    let half = |x: f32| f16::from_f32(x).to_le_bytes();
+    let mut out = Vec::new();
+    match ty {
+        TensorType::F32 => values.iter().for_each(|v| out.extend(v.to_le_bytes())),
+        TensorType::F16 => values.iter().for_each(|&v| out.extend(half(v))),
+        TensorType::Q8_0 => {
+            for b in values.chunks_exact(QK) {
+                let d = b.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+                let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+                out.extend(half(d));
+                out.extend(b.iter().map(|v| (v * inv).round() as i8 as u8));
+            }
+        }
+        TensorType::Q4_0 => {
+            for b in values.chunks_exact(QK) {
+                let max = b.iter().copied().fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+                let d = max / -8.0;
+                let inv = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let q = |v: f32| ((v * inv + 8.5) as i32).clamp(0, 15) as u8;
+                out.extend(half(d));
+                out.extend((0..QK / 2).map(|j| q(b[j]) | (q(b[j + QK / 2]) << 4)));
+            }
+        }
+        TensorType::Q4_1 => {
+            for b in values.chunks_exact(QK) {
+                let (min, max) = b.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                let d = (max - min) / 15.0;
+                let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+                let q = |v: f32| (((v - min) * inv).round() as i32).clamp(0, 15) as u8;
+                out.extend(half(d));
+                out.extend(half(min));
+                out.extend((0..QK / 2).map(|j| q(b[j]) | (q(b[j + QK / 2]) << 4)));
+            }
+        }
+    }
+    out
+}
+
+/// A random `[n, k]` matrix of type `ty` on the GPU and its dequantised values.
+fn random_matrix(ty: TensorType, k: u32, n: u32, seed: u64) -> (QuantMatrix, Vec<f32>) {
+    let bytes = quantize(ty, &random(seed, (k * n) as usize));
+    let info = TensorInfo {
+        name: "random".into(),
+        dims: vec![k as u64, n as u64],
+        ty,
+        offset: 0,
+        n_elements: (k * n) as u64,
+        n_bytes: bytes.len() as u64,
+    };
+    let w = dequantize(&info, &bytes).unwrap();
+    (QuantMatrix::from_bytes(ctx(), "random", ty, k, n, &bytes).unwrap(), w)
+}
+
+fn submit(ctx: &GpuContext, record: impl FnOnce(&mut wgpu::CommandEncoder) -> wgqa::Result<()>) {
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    record(&mut enc).unwrap();
+    ctx.queue().submit([enc.finish()]);
+}
+
+fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
+    pollster::block_on(ctx().read_f32(buffer)).unwrap()
+}
+
+/// sum_k |x[t, k] w[n, k]| for every output.
+fn matmul_scale(x: &[f32], w: &[f32], k: usize) -> Vec<f32> {
+    let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+    let aw: Vec<f32> = w.iter().map(|v| v.abs()).collect();
+    reference::matmul(&ax, &aw, k, w.len() / k)
+}
+
+/// Every token count through both kernels for one random matrix.
+fn matmul_case(ty: TensorType, k: u32, n: u32, tokens: &[u32], paths: &[MatmulPath]) {
+    let ctx = ctx();
+    let (m, w) = random_matrix(ty, k, n, (k * 7919 + n) as u64);
+    let max_t = *tokens.iter().max().unwrap();
+    let x_all = random(k as u64 + 3, (max_t * k) as usize);
+    let x_buf = ctx.upload("x", &x_all);
+    let y_buf = ctx.storage_buffer("y", (max_t * n) as u64 * 4);
+    let mut batch = Batch::new(ctx, 1).unwrap();
+    for &t in tokens {
+        let x = &x_all[..(t * k) as usize];
+        let want = reference::matmul(x, &w, k as usize, n as usize);
+        let scale = matmul_scale(x, &w, k as usize);
+        batch.set(t).unwrap();
+        for &path in paths {
+            let opts = MatmulOptions { path, ..Default::default() };
+            submit(ctx, |enc| m.matmul_with(enc, &batch, &x_buf, &y_buf, &opts));
+            let case = format!("{} K={k} N={n} tokens={t} {path:?}", ty.name());
+            check(&case, &read(&y_buf), &want, &scale);
+        }
+    }
+}
+
+fn matmul_sweep(ty: TensorType) {
+    for k in [32, 64, 576, 1536] {
+        for n in [1, 3, 64, 576] {
+            matmul_case(ty, k, n, &[1, 2, 7, 33, 128], &[MatmulPath::Matvec, MatmulPath::Tiled]);
+        }
+    }
+}
+
+#[test]
+fn matmul_f32() {
+    matmul_sweep(TensorType::F32);
+}
+
+#[test]
+fn matmul_f16() {
+    matmul_sweep(TensorType::F16);
+}
+
+#[test]
+fn matmul_q8_0() {
+    matmul_sweep(TensorType::Q8_0);
+}
+
+#[test]
+fn matmul_q4_0() {
+    matmul_sweep(TensorType::Q4_0);
+}
+
+#[test]
+fn matmul_q4_1() {
+    matmul_sweep(TensorType::Q4_1);
+}
+
+#[test]
+fn matvec_over_a_vocabulary_sized_matrix() {
+    // SmolLM2's output head: 49152 rows of 576, more rows than one dispatch axis.
+    matmul_case(TensorType::Q4_1, 576, 49152, &[1], &[MatmulPath::Auto]);
+}
+
+#[test]
+fn q_k_v_share_one_output_buffer() {
+    let ctx = ctx();
+    let (k, widths, tokens) = (64u32, [96u32, 32, 32], 5u32);
+    let stride = widths.iter().sum::<u32>() + 3; // a gap the kernels must not touch
+    let x = random(11, (tokens * k) as usize);
+    let x_buf = ctx.upload("x", &x);
+    let y_buf = ctx.upload("qkv", &vec![7.0f32; (tokens * stride) as usize]);
+    let batch = Batch::new(ctx, tokens).unwrap();
+    let mut wants = Vec::new();
+    let mut offset = 0;
+    for (i, &n) in widths.iter().enumerate() {
+        let (m, w) = random_matrix(TensorType::Q4_1, k, n, 20 + i as u64);
+        let path = if i == 1 { MatmulPath::Tiled } else { MatmulPath::Matvec };
+        let opts = MatmulOptions { path, stride: Some(stride), offset };
+        submit(ctx, |enc| m.matmul_with(enc, &batch, &x_buf, &y_buf, &opts));
+        wants.push((offset, n, reference::matmul(&x, &w, k as usize, n as usize), matmul_scale(&x, &w, 64)));
+        offset += n;
+    }
+    let got = read(&y_buf);
+    for t in 0..tokens as usize {
+        let row = &got[t * stride as usize..(t + 1) * stride as usize];
+        for (offset, n, want, scale) in &wants {
+            let (o, n) = (*offset as usize, *n as usize);
+            let case = format!("fused QKV token {t} offset {o}");
+            check(&case, &row[o..o + n], &want[t * n..(t + 1) * n], &scale[t * n..(t + 1) * n]);
+        }
+        assert_eq!(&row[offset as usize..], &[7.0; 3], "token {t}: the gap after V was written");
+    }
+}
+
+#[test]
+fn embedding_lookup_for_every_type() {
+    let ctx = ctx();
+    let (k, n) = (64u32, 100u32);
+    let ids = [0u32, 99, 5, 5, 42, 1000, 7];
+    let ids_buf = ctx.upload("ids", &ids);
+    let out = ctx.storage_buffer("out", (ids.len() as u32 * k) as u64 * 4);
+    let batch = Batch::new(ctx, ids.len() as u32).unwrap();
+    for ty in TensorType::ALL {
+        let (m, table) = random_matrix(ty, k, n, 30);
+        submit(ctx, |enc| m.embed(enc, &batch, &ids_buf, &out));
+        // An id past the table reads as a zero row.
+        let rows: Vec<u32> = ids.iter().map(|&id| id.min(n)).collect();
+        let padded = [table, vec![0.0; k as usize]].concat();
+        let want = reference::embed(&padded, k as usize, &rows);
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        check(&format!("embed {}", ty.name()), &read(&out), &want, &scale);
+    }
+}
+
+#[test]
+fn rms_norm_matches_reference() {
+    let ctx = ctx();
+    for (width, tokens) in [(576u32, 1u32), (576, 7), (64, 33), (1536, 2)] {
+        let w = random(40 + width as u64, width as usize);
+        // Scale inputs so tokens differ in magnitude.
+        let x: Vec<f32> = random(41, (width * tokens) as usize)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (1 + i / width as usize) as f32)
+            .collect();
+        let norm = RmsNorm::new(ctx, &w, 1e-5).unwrap();
+        let (x_buf, y_buf) = (ctx.upload("x", &x), ctx.storage_buffer("y", x.len() as u64 * 4));
+        let batch = Batch::new(ctx, tokens).unwrap();
+        submit(ctx, |enc| norm.encode(enc, &batch, &x_buf, &y_buf));
+        let want = reference::rms_norm(&x, &w, 1e-5);
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        check(&format!("rms_norm width={width} tokens={tokens}"), &read(&y_buf), &want, &scale);
+    }
+}
+
+#[test]
+fn swiglu_and_residual_add_match_reference() {
+    let ctx = ctx();
+    for (width, tokens) in [(1536u32, 1u32), (1536, 7), (576, 33), (3, 5)] {
+        let len = (width * tokens) as usize;
+        // Gates out to +-100 reach exp's overflow on one side.
+        let gate: Vec<f32> = random(50, len).iter().map(|v| v * 100.0).collect();
+        let up = random(51, len);
+        let batch = Batch::new(ctx, tokens).unwrap();
+        let (g_buf, u_buf) = (ctx.upload("gate", &gate), ctx.upload("up", &up));
+        submit(ctx, |enc| ops::swiglu(enc, &batch, &g_buf, &u_buf, width));
+        let want = reference::swiglu(&gate, &up);
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        check(&format!("swiglu width={width} tokens={tokens}"), &read(&g_buf), &want, &scale);
+
+        let x_buf = ctx.upload("x", &up);
+        submit(ctx, |enc| ops::add(enc, &batch, &x_buf, &u_buf, width));
+        let want = reference::add(&up, &up);
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        check(&format!("add width={width} tokens={tokens}"), &read(&x_buf), &want, &scale);
+    }
+}
+
+#[test]
+fn quantised_weights_stay_quantised_on_the_gpu() {
+    for (ty, k, n) in
+        [(TensorType::Q4_1, 576, 576), (TensorType::Q8_0, 576, 49152), (TensorType::Q4_0, 64, 3)]
+    {
+        let file_bytes = ty.bytes_for(k as u64 * n as u64).unwrap();
+        let (m, _) = random_matrix(ty, k, n, 60);
+        // Q8_0 and Q4_0 pad an odd block count's scales to a whole word.
+        let slack = if ty == TensorType::Q4_1 { 0 } else { 2 };
+        assert!(m.gpu_bytes() >= file_bytes && m.gpu_bytes() <= file_bytes + slack, "{} {k}x{n}", ty.name());
+    }
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let ctx = ctx();
+    let invalid = |r: wgqa::Result<QuantMatrix>| matches!(r, Err(Error::InvalidMatrix { .. }));
+    assert!(invalid(QuantMatrix::from_bytes(ctx, "w", TensorType::F32, 48, 1, &[0; 192])));
+    assert!(invalid(QuantMatrix::from_bytes(ctx, "w", TensorType::Q4_1, 32, 0, &[])));
+    let short = QuantMatrix::from_bytes(ctx, "w", TensorType::Q8_0, 32, 2, &[0; 67]);
+    assert!(matches!(short, Err(Error::WrongLength { expected: 68, got: 67, .. })), "{short:?}");
+    assert!(matches!(Batch::new(ctx, 0), Err(Error::InvalidOp { .. })));
+
+    let (m, _) = random_matrix(TensorType::Q4_0, 64, 8, 70);
+    let batch = Batch::new(ctx, 3).unwrap();
+    let x = ctx.storage_buffer("x", 3 * 64 * 4);
+    let y = ctx.storage_buffer("y", 3 * 8 * 4);
+    let small = ctx.storage_buffer("small", 3 * 8 * 4 - 4);
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    let err = m.matmul(&mut enc, &batch, &x, &small).unwrap_err();
+    assert!(matches!(err, Error::WrongLength { what: "matmul output", expected: 96, .. }), "{err}");
+    let err = m.matmul(&mut enc, &batch, &y, &y).unwrap_err();
+    assert!(matches!(err, Error::WrongLength { what: "matmul input", .. }), "{err}");
+    let err = m.matmul(&mut enc, &batch, &x, &x).unwrap_err();
+    assert!(matches!(err, Error::Aliased { .. }), "{err}");
+    let opts = MatmulOptions { stride: Some(10), offset: 3, ..Default::default() };
+    let err = m.matmul_with(&mut enc, &batch, &x, &y, &opts).unwrap_err();
+    assert!(err.to_string().contains("exceeds the output stride 10"), "{err}");
+    let err = m.embed(&mut enc, &batch, &small, &y).unwrap_err();
+    assert!(matches!(err, Error::WrongLength { what: "embedding output", .. }), "{err}");
+
+    assert!(matches!(RmsNorm::new(ctx, &[1.0; 6], 1e-5), Err(Error::InvalidOp { op: "rms_norm", .. })));
+    assert!(matches!(RmsNorm::new(ctx, &[1.0; 8], f32::NAN), Err(Error::InvalidOp { op: "rms_norm", .. })));
+    let err = ops::swiglu(&mut enc, &batch, &y, &x, 64).unwrap_err();
+    assert!(matches!(err, Error::WrongLength { what: "elementwise in-out buffer", .. }), "{err}");
+    let err = ops::add(&mut enc, &batch, &x, &y, 0).unwrap_err();
+    assert!(matches!(err, Error::InvalidOp { op: "add", .. }), "{err}");
+    // Nothing invalid reached the GPU.
+    ctx.queue().submit([enc.finish()]);
+    ctx.take_error().unwrap();
+}
+
+#[test]
+fn real_model_q4_1_projection_and_q8_0_embedding() {
+    let Some(path) = default_model_path() else { return };
+    let gguf = Gguf::open(&path).expect("the default model opens");
+    let ctx = ctx();
+    let wq = QuantMatrix::from_gguf(ctx, &gguf, "blk.0.attn_q.weight").unwrap();
+    assert_eq!((wq.ty(), wq.k(), wq.n()), (TensorType::Q4_1, 576, 576));
+    let w = gguf.dequantize("blk.0.attn_q.weight").unwrap();
+    let x = random(80, 576);
+    let (x_buf, y_buf) = (ctx.upload("x", &x), ctx.storage_buffer("y", 576 * 4));
+    let batch = Batch::new(ctx, 1).unwrap();
+    submit(ctx, |enc| wq.matmul(enc, &batch, &x_buf, &y_buf));
+    check(
+        "blk.0.attn_q.weight matvec",
+        &read(&y_buf),
+        &reference::matmul(&x, &w, 576, 576),
+        &matmul_scale(&x, &w, 576),
+    );
+
+    let embd = QuantMatrix::from_gguf(ctx, &gguf, "token_embd.weight").unwrap();
+    assert_eq!((embd.ty(), embd.k(), embd.n()), (TensorType::Q8_0, 576, 49152));
+    let table = gguf.dequantize("token_embd.weight").unwrap();
+    let ids = [1u32, 0, 49151, 12345, 504];
+    let mut batch = batch;
+    batch.set(ids.len() as u32).unwrap();
+    let (ids_buf, out) = (ctx.upload("ids", &ids), ctx.storage_buffer("out", ids.len() as u64 * 576 * 4));
+    submit(ctx, |enc| embd.embed(enc, &batch, &ids_buf, &out));
+    let want = reference::embed(&table, 576, &ids);
+    let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+    check("token_embd.weight lookup", &read(&out), &want, &scale);
+
+    assert!(RmsNorm::from_gguf(ctx, &gguf, "blk.0.attn_norm.weight", 1e-5).is_ok());
+    assert!(matches!(
+        RmsNorm::from_gguf(ctx, &gguf, "blk.0.attn_q.weight", 1e-5),
+        Err(Error::InvalidMatrix { .. })
+    ));
+}
+
+/// Throughput of the Q4_1 matvec at SmolLM2's shapes; run with
+/// `cargo test --test model_ops -- --ignored --nocapture`. Prints, asserts nothing.
+#[test]
+#[ignore]
+fn q4_1_matvec_throughput() {
+    let ctx = ctx();
+    eprintln!("adapter: {} ({:?})", ctx.adapter_info().name, ctx.adapter_info().backend);
+    for (k, n, tokens, path) in [
+        (576u32, 1536u32, 1u32, MatmulPath::Matvec),
+        (1536, 576, 1, MatmulPath::Matvec),
+        (576, 49152, 1, MatmulPath::Matvec),
+        (576, 49152, 1, MatmulPath::Tiled),
+        (576, 1536, 8, MatmulPath::Matvec),
+        (576, 1536, 8, MatmulPath::Tiled),
+        (576, 1536, 128, MatmulPath::Tiled),
+        (576, 1536, 128, MatmulPath::Matvec),
+    ] {
+        let (m, _) = random_matrix(TensorType::Q4_1, k, n, 90);
+        let x = ctx.upload("x", &random(91, (k * tokens) as usize));
+        let y = ctx.storage_buffer("y", (n * tokens) as u64 * 4);
+        let batch = Batch::new(ctx, tokens).unwrap();
+        let opts = MatmulOptions { path, ..Default::default() };
+        let run = |reps: u32| {
+            submit(ctx, |enc| (0..reps).try_for_each(|_| m.matmul_with(enc, &batch, &x, &y, &opts)));
+            ctx.device().poll(wgpu::PollType::wait_indefinitely()).unwrap();
+        };
+        run(2);
+        let reps = 20;
+        let start = std::time::Instant::now();
+        run(reps);
+        let secs = start.elapsed().as_secs_f64() / reps as f64;
+        let flops = 2.0 * k as f64 * n as f64 * tokens as f64;
+        eprintln!(
+            "Q4_1 {k}x{n} tokens={tokens} {path:?}: {:.3} ms, {:.2} GFLOP/s, weights {:.2} GB/s",
+            secs * 1e3,
+            flops / secs / 1e9,
+            m.gpu_bytes() as f64 / secs / 1e9
+        );
+    }
+}

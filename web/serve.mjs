@@ -1,0 +1,67 @@
+// A tiny static file server for the demo page and the browser tests.
+// Listens on 127.0.0.1 only; port 0 picks a free one. Besides `root` it
+// serves the repository's models/ folder (read-only, GET only) under
+// /models/, so the page can fetch the default GGUF without copying 98 MB.
+import { createServer } from 'node:http';
+import { createReadStream, statSync } from 'node:fs';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  // instantiateStreaming refuses wasm served under any other type.
+  '.wasm': 'application/wasm',
+};
+
+export const MODELS = fileURLToPath(new URL('../models/', import.meta.url));
+
+/** The folder and the path inside it that a URL path names. */
+function locate(root, models, path) {
+  if (path.startsWith('/models/')) return [resolve(models), path.slice('/models'.length)];
+  return [resolve(root), path.endsWith('/') ? path + 'index.html' : path];
+}
+
+/** Serves `root` on 127.0.0.1:`port`; resolves to { url, close() }. */
+export function serve(root, port = 0, models = MODELS) {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'content-type': 'text/plain' }).end('read-only');
+      return;
+    }
+    const [base, rest] = locate(root, models, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    const file = normalize(join(base, rest));
+    let size = -1;
+    try {
+      if (file === base || file.startsWith(base + sep)) size = statSync(file).isFile() ? statSync(file).size : -1;
+    } catch {
+      size = -1;
+    }
+    if (size < 0) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': size,
+      'cache-control': 'no-store',
+    });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, '127.0.0.1', () => {
+      const url = `http://127.0.0.1:${server.address().port}/`;
+      ok({ url, close: () => new Promise((done) => server.close(done)) });
+    });
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const { url } = await serve(here, Number(process.env.PORT ?? 0));
+  console.log(`wgqa demo: ${url}  (Ctrl-C stops)`);
+}
