@@ -87,6 +87,10 @@ fn adapter() -> Result<(), Box<dyn std::error::Error>> {
     println!("f16:       {}", if caps.shader_f16 { "native shader-f16" } else { "packed in u32" });
     println!("subgroups: {}", caps.subgroups);
     println!("timestamp: {}", caps.timestamp_query);
+    match caps.loop_trip_limit {
+        Some(n) => println!("loop trips: at most {n} per invocation (long attention rows are split)"),
+        None => println!("loop trips: no known limit"),
+    }
     println!("workgroup storage: {} bytes", limits.max_compute_workgroup_storage_size);
     println!("storage binding:   {} bytes", limits.max_storage_buffer_binding_size);
     Ok(())

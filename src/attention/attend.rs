@@ -18,10 +18,14 @@ pub(crate) struct AttendShape {
     pub chunks: u32,
     /// Query tokens per workgroup.
     pub bq: u32,
+    /// Most keys one workgroup may walk (a multiple of the tile), so that
+    /// its loops stay within the adapter's loop-trip limit; `u32::MAX` when
+    /// the adapter has none. Longer rows are split (see `Plan`).
+    pub max_keys: u32,
 }
 
 impl AttendShape {
-    pub fn new(cfg: &AttentionConfig, limits: &wgpu::Limits) -> Result<Self> {
+    pub fn new(cfg: &AttentionConfig, limits: &wgpu::Limits, loop_trip_limit: Option<u32>) -> Result<Self> {
         // Workgroup memory: key slots, then per row the tile's scores, the
         // output accumulator and four scalars (max, sum, rescale, q offset)
         // plus the subgroup path's max bits.
@@ -40,8 +44,42 @@ impl AttendShape {
         let group = cfg.group_size();
         let chunks = group.div_ceil(rows);
         let gh = group.div_ceil(chunks);
-        Ok(AttendShape { gh, chunks, bq: (rows / gh).max(1) })
+        let bq = (rows / gh).max(1);
+        let max_keys = match loop_trip_limit {
+            None => u32::MAX,
+            Some(limit) => {
+                let (fixed, per_tile) = loop_trips(cfg, gh * bq);
+                // Half the limit: the count is an estimate of the compiled loops.
+                let tiles = (limit / 2).saturating_sub(fixed) / per_tile;
+                if tiles == 0 {
+                    return Err(Error::AdapterLimit {
+                        limit: "loop iterations per invocation",
+                        needed: (fixed + per_tile) as u64 * 2,
+                        available: limit as u64,
+                        what: format!("run attention with head dims {}/{}", cfg.head_dim, cfg.v_head_dim),
+                    });
+                }
+                tiles.saturating_mul(WG)
+            }
+        };
+        Ok(AttendShape { gh, chunks, bq, max_keys })
     }
+}
+
+/// Loop iterations one invocation of `attend.wgsl` runs with `rows` rows:
+/// (outside the tile loop, per tile of keys). Mirrors the kernel's loops,
+/// rounding up, and counts both `tile_max` versions.
+fn loop_trips(cfg: &AttentionConfig, rows: u32) -> (u32, u32) {
+    let (d4, v4) = (cfg.head_dim / 4, cfg.v_head_dim / 4);
+    let cols = [4, 2, 1].into_iter().find(|c| v4 % c == 0).unwrap_or(1);
+    let per_thread = |items: u32| items.div_ceil(WG);
+    // Row setup and accumulator zeroing; the output write (4 per partial).
+    let fixed = per_thread(rows) + per_thread(rows * v4) * 6;
+    let score = rows + (d4 / 4 + d4 % 4) * (rows + 1) + rows;
+    let tile_max = (rows + 1) + per_thread(rows) * (WG + 1);
+    let probs = rows;
+    let pv = per_thread(rows * v4 / cols) * (WG + 1);
+    (fixed, 1 + score + tile_max + probs + pv)
 }
 
 /// The KV storage variant a context uses for a dtype.
@@ -67,6 +105,7 @@ pub fn attend(
     out: &wgpu::Buffer,
 ) -> Result<()> {
     cache.check_plan(plan)?;
+    plan.check_attend()?;
     let l = cache.layer(layer)?;
     let cfg = &l.cfg;
     let tokens = plan.tokens() as u64;
@@ -131,23 +170,45 @@ mod tests {
     fn shape_fits_the_limits() {
         let defaults = wgpu::Limits::default();
         let gqa = AttentionConfig::new(32, 8, 64).unwrap();
-        let s = AttendShape::new(&gqa, &defaults).unwrap();
-        assert_eq!((s.gh, s.chunks), (4, 1));
+        let s = AttendShape::new(&gqa, &defaults, None).unwrap();
+        assert_eq!((s.gh, s.chunks, s.max_keys), (4, 1, u32::MAX));
         assert!(s.gh * s.bq <= MAX_ROWS);
         // A 64-query-head group takes two or more workgroups.
         let mqa = AttentionConfig::new(64, 1, 64).unwrap();
-        let s = AttendShape::new(&mqa, &defaults).unwrap();
+        let s = AttendShape::new(&mqa, &defaults, None).unwrap();
         assert!(s.chunks >= 2 && s.gh * s.chunks >= 64 && s.bq == 1, "{s:?}");
         // Small workgroup memory: fewer rows, still within it.
         let small = wgpu::Limits { max_compute_workgroup_storage_size: 4096, ..defaults.clone() };
-        let s = AttendShape::new(&gqa, &small).unwrap();
+        let s = AttendShape::new(&gqa, &small, None).unwrap();
         assert!(s.gh * s.bq * (WG * 4 + 64 * 4 + 20) + WG * 4 <= 4096, "{s:?}");
     }
 
     #[test]
     fn dims_beyond_the_adapter_are_errors() {
         let tiny = wgpu::Limits { max_compute_workgroup_storage_size: 1024, ..wgpu::Limits::default() };
-        let err = AttendShape::new(&AttentionConfig::new(8, 2, 256).unwrap(), &tiny).unwrap_err();
+        let err = AttendShape::new(&AttentionConfig::new(8, 2, 256).unwrap(), &tiny, None).unwrap_err();
         assert!(matches!(err, Error::AdapterLimit { limit: "maxComputeWorkgroupStorageSize", .. }), "{err}");
+    }
+
+    #[test]
+    fn a_loop_trip_limit_caps_keys_per_workgroup() {
+        let limits = wgpu::Limits { max_compute_workgroup_storage_size: 32768, ..wgpu::Limits::default() };
+        // The shape that llvmpipe cut short at 31 tiles: 31 rows of dim 188.
+        let wide = AttentionConfig::new(31, 1, 188).unwrap();
+        let s = AttendShape::new(&wide, &limits, Some(65535)).unwrap();
+        let (fixed, per_tile) = loop_trips(&wide, s.gh * s.bq);
+        assert!(per_tile > 2000, "{per_tile}");
+        assert!(
+            s.max_keys.is_multiple_of(WG)
+                && s.max_keys >= WG
+                && s.max_keys / WG * per_tile + fixed <= 65535 / 2
+        );
+        // Fewer rows walk more keys; no limit means no cap.
+        let narrow =
+            AttendShape::new(&AttentionConfig::new(2, 2, 64).unwrap(), &limits, Some(65535)).unwrap();
+        assert!(narrow.max_keys > s.max_keys);
+        assert_eq!(AttendShape::new(&wide, &limits, None).unwrap().max_keys, u32::MAX);
+        let err = AttendShape::new(&wide, &limits, Some(1000)).unwrap_err();
+        assert!(matches!(err, Error::AdapterLimit { limit: "loop iterations per invocation", .. }), "{err}");
     }
 }

@@ -14,6 +14,8 @@ pub struct Adapter {
     pub backend: String,
     pub f16: bool,
     pub subgroups: bool,
+    /// See `Capabilities::loop_trip_limit`.
+    pub loop_trip_limit: Option<u32>,
 }
 
 impl Adapter {
@@ -24,6 +26,7 @@ impl Adapter {
             backend: format!("{:?}", ctx.adapter_info().backend),
             f16: caps.shader_f16,
             subgroups: caps.subgroups,
+            loop_trip_limit: caps.loop_trip_limit,
         }
     }
 }
@@ -100,6 +103,13 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let a = &self.adapter;
         writeln!(f, "adapter: {} ({}), shader-f16 {}, subgroups {}", a.name, a.backend, a.f16, a.subgroups)?;
+        if let Some(limit) = a.loop_trip_limit {
+            writeln!(
+                f,
+                "loop-trip limit {limit}: a workgroup walks a bounded number of keys, \
+                 so \"no split\" means the fewest splits that bound allows"
+            )?;
+        }
         writeln!(
             f,
             "timing: {}, median of {} runs of {} repetitions after a warm-up run",

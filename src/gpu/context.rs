@@ -40,6 +40,11 @@ pub struct Capabilities {
     pub subgroups: bool,
     /// Timestamps can be written between passes (used by the benchmark).
     pub timestamp_query: bool,
+    /// Loop iterations one invocation may run, summed over all loops of a
+    /// shader, before the driver silently breaks out of them (llvmpipe stops
+    /// at 65535). Kernels whose work grows with the context split it so that
+    /// no invocation comes near this; `None` means no such limit is known.
+    pub loop_trip_limit: Option<u32>,
 }
 
 /// A device, its queue, and wgqa's pipeline and bind-group caches. Cheap to clone.
@@ -88,6 +93,7 @@ impl GpuContext {
             subgroups: f.contains(wgpu::Features::SUBGROUP),
             timestamp_query: f
                 .contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS),
+            loop_trip_limit: loop_trip_limit(&info),
         };
         let errors = Arc::new(Mutex::new(None));
         let sink = errors.clone();
@@ -174,6 +180,13 @@ impl std::fmt::Debug for GpuContext {
 }
 
 /// The optional features to request, given what the adapter has.
+/// The loop-iteration cap of drivers known to have one (see
+/// [`Capabilities::loop_trip_limit`]): Mesa's llvmpipe, which lavapipe runs on.
+pub(crate) fn loop_trip_limit(info: &wgpu::AdapterInfo) -> Option<u32> {
+    let llvmpipe = info.driver.contains("llvmpipe") || info.name.contains("llvmpipe");
+    llvmpipe.then_some(65535)
+}
+
 pub(crate) fn negotiate(available: wgpu::Features, opts: &ContextOptions) -> Result<wgpu::Features> {
     let timing = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
     let mut features = available & timing;
@@ -236,5 +249,17 @@ mod tests {
         let off = ContextOptions { subgroups: FeatureUse::Off, ..Default::default() };
         assert_eq!(negotiate(all, &off).unwrap(), wgpu::Features::SHADER_F16);
         assert_eq!(negotiate(all, &ContextOptions::default()).unwrap(), all);
+    }
+
+    #[test]
+    fn llvmpipe_has_a_loop_trip_limit() {
+        let info = |name: &str, driver: &str| wgpu::AdapterInfo {
+            name: name.into(),
+            driver: driver.into(),
+            ..wgpu::AdapterInfo::new(wgpu::DeviceType::Cpu, wgpu::Backend::Vulkan)
+        };
+        assert_eq!(loop_trip_limit(&info("llvmpipe (LLVM 15.0.6, 256 bits)", "llvmpipe")), Some(65535));
+        assert_eq!(loop_trip_limit(&info("SwiftShader Device", "")), None);
+        assert_eq!(loop_trip_limit(&info("NVIDIA GeForce RTX 4090", "NVIDIA")), None);
     }
 }

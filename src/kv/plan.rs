@@ -22,7 +22,9 @@ pub enum SplitPolicy {
     /// `min_keys_per_split` keys in each split.
     Auto { target_workgroups: u32, min_keys_per_split: u32 },
     /// This many splits (some may be empty for short sequences), fewer only
-    /// where the partial results would not fit the adapter's buffer limits.
+    /// where the partial results would not fit the adapter's buffer limits,
+    /// more where the adapter caps the keys one workgroup may walk
+    /// ([`Capabilities::loop_trip_limit`](crate::Capabilities::loop_trip_limit)).
     Fixed(u32),
 }
 
@@ -48,6 +50,17 @@ pub(crate) struct Sizes {
     splits: u32,
     words: u64,
     partial_bytes: u64,
+    too_long: Option<TooLong>,
+}
+
+/// Why attention cannot run from a plan: it needs more key splits than fit.
+#[derive(Clone, Copy)]
+struct TooLong {
+    needed: u32,
+    most: u32,
+    tokens: u64,
+    max_kv: u32,
+    max_keys: u32,
 }
 
 /// The batch of one step; see the module docs. Reuse one plan across steps;
@@ -60,6 +73,7 @@ pub struct Plan {
     pub(crate) cache_id: u64,
     pub(crate) epoch: u64,
     can_append: bool,
+    too_long: Option<TooLong>,
     entries: Vec<PlanEntry>,
     tokens: u32,
     splits: u32,
@@ -76,6 +90,7 @@ impl Plan {
             cache_id: 0,
             epoch: 0,
             can_append: false,
+            too_long: None,
             entries: Vec::new(),
             tokens: 0,
             splits: 1,
@@ -116,6 +131,21 @@ impl Plan {
         self.can_append
     }
 
+    /// Errors where the adapter cannot run attention from this plan.
+    pub(crate) fn check_attend(&self) -> Result<()> {
+        let Some(t) = self.too_long else { return Ok(()) };
+        Err(Error::AdapterLimit {
+            limit: "key splits",
+            needed: t.needed as u64,
+            available: t.most as u64,
+            what: format!(
+                "attend from {} query tokens over {} keys (its shader loops stop early, so a \
+                 workgroup may walk at most {} keys; attend from fewer tokens at a time)",
+                t.tokens, t.max_kv, t.max_keys
+            ),
+        })
+    }
+
     /// Checks that the entries fit the kernels and the adapter, before the
     /// cache changes anything.
     pub(crate) fn prepare(&self, cache: &KvCache, entries: &[PlanEntry]) -> Result<Sizes> {
@@ -153,12 +183,20 @@ impl Plan {
         let per_split = tokens * heads * (v_dim + 2) * 4;
         let l = self.ctx.limits();
         let fit = l.max_storage_buffer_binding_size.min(l.max_buffer_size) / per_split.max(1);
-        let splits = splits.min(fit.clamp(1, MAX_SPLITS as u64) as u32);
+        let most = fit.clamp(1, MAX_SPLITS as u64) as u32;
+        let splits = splits.min(most);
+        // Where the adapter caps the keys one workgroup may walk, at least
+        // enough splits to keep every split under that cap. If they do not
+        // fit, the plan can still append; attending from it is the error.
+        let max_keys = cache.layers().iter().map(|l| l.shape.max_keys).min().unwrap_or(u32::MAX);
+        let needed = max_kv.div_ceil(max_keys).max(1);
+        let too_long = (needed > most).then_some(TooLong { needed, most, tokens, max_kv, max_keys });
+        let splits = splits.max(needed).min(most);
         // One split writes the output directly and needs no partials.
         let partial_bytes = if splits > 1 { per_split * splits as u64 } else { 0 };
         self.ctx.check_buffer_size(words * 4, "the plan")?;
         self.ctx.check_buffer_size(partial_bytes, "attention partial results")?;
-        Ok(Sizes { splits, words, partial_bytes })
+        Ok(Sizes { splits, words, partial_bytes, too_long })
     }
 
     /// Room for `bytes` with headroom, within the adapter's buffer limits.
@@ -224,6 +262,7 @@ impl Plan {
         self.ctx.queue().write_buffer(&self.buffer, 0, bytemuck::cast_slice(&w));
         (self.cache_id, self.epoch) = cache.id_and_epoch();
         self.can_append = can_append;
+        self.too_long = sizes.too_long;
         self.tokens = first_token;
         self.splits = sizes.splits;
         self.entries = entries;
