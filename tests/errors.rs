@@ -124,3 +124,40 @@ fn kernel_call_errors() {
     assert!(matches!(c.append(&mut enc, &plan, 0, &kv, &kv, None), Err(Error::PlanCannotAppend)));
     assert!(matches!(c.rollback(&plan), Err(Error::PlanCannotAppend)));
 }
+
+/// Where shader loops stop after a fixed trip count (llvmpipe), a plan that
+/// needs more key splits than its partial results can hold still appends but
+/// refuses to attend, rather than returning attention over part of the keys.
+/// Other adapters have no such limit and nothing to refuse.
+#[test]
+fn attention_past_the_loop_trip_limit_is_an_error() {
+    if ctx().capabilities().loop_trip_limit.is_none() {
+        return;
+    }
+    // The same adapter with 4 MiB bindings, so only a few splits fit.
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let required_limits = wgpu::Limits { max_storage_buffer_binding_size: 4 << 20, ..adapter.limits() };
+    let desc = wgpu::DeviceDescriptor { required_limits, ..Default::default() };
+    let (device, queue) = pollster::block_on(adapter.request_device(&desc)).unwrap();
+    let ctx = GpuContext::from_device(device, queue, adapter.get_info());
+    assert!(ctx.capabilities().loop_trip_limit.is_some());
+
+    // 31 rows of dim 188 per workgroup walk under a thousand keys each.
+    let wide = AttentionConfig::new(31, 1, 188).unwrap().with_dtype(wgqa::DType::F16);
+    let mut c = KvCache::new(&ctx, KvCacheConfig::uniform(wide, 1, 16, 4096)).unwrap();
+    let seq = c.add_sequence();
+    let mut plan = Plan::new(&ctx);
+    c.plan_append(&mut plan, &[(seq, 3936)]).unwrap();
+    c.plan_append(&mut plan, &[(seq, 64)]).unwrap();
+    let q = ctx.storage_buffer("q", 64 * 31 * 188 * 4);
+    let out = ctx.storage_buffer("out", 64 * 31 * 188 * 4);
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    let err = wgqa::attend(&mut enc, &c, &plan, 0, &q, &out).unwrap_err();
+    assert!(matches!(err, Error::AdapterLimit { limit: "key splits", .. }), "{err}");
+    assert!(err.to_string().contains("attend from fewer tokens at a time"), "{err}");
+    assert_eq!(c.len(seq).unwrap(), 4000, "the plan still appended");
+    // Fewer query tokens at a time fit.
+    c.plan_queries(&mut plan, &[(seq, 1, 3999)]).unwrap();
+    wgqa::attend(&mut enc, &c, &plan, 0, &q, &out).unwrap();
+}
