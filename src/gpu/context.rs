@@ -179,7 +179,6 @@ impl std::fmt::Debug for GpuContext {
     }
 }
 
-/// The optional features to request, given what the adapter has.
 /// The loop-iteration cap of drivers known to have one (see
 /// [`Capabilities::loop_trip_limit`]): Mesa's llvmpipe, which lavapipe runs on.
 pub(crate) fn loop_trip_limit(info: &wgpu::AdapterInfo) -> Option<u32> {
@@ -187,6 +186,7 @@ pub(crate) fn loop_trip_limit(info: &wgpu::AdapterInfo) -> Option<u32> {
     llvmpipe.then_some(65535)
 }
 
+/// The optional features to request, given what the adapter has.
 pub(crate) fn negotiate(available: wgpu::Features, opts: &ContextOptions) -> Result<wgpu::Features> {
     let timing = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
     let mut features = available & timing;
