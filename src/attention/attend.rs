@@ -66,12 +66,18 @@ impl AttendShape {
     }
 }
 
+/// V columns (vec4) one thread accumulates per row in `attend.wgsl`: 4, 2
+/// or 1, dividing the V head dim's vec4 count.
+fn v_cols(cfg: &AttentionConfig) -> u32 {
+    [4, 2, 1].into_iter().find(|&c| (cfg.v_head_dim / 4).is_multiple_of(c)).unwrap_or(1)
+}
+
 /// Loop iterations one invocation of `attend.wgsl` runs with `rows` rows:
 /// (outside the tile loop, per tile of keys). Mirrors the kernel's loops,
 /// rounding up, and counts both `tile_max` versions.
 fn loop_trips(cfg: &AttentionConfig, rows: u32) -> (u32, u32) {
     let (d4, v4) = (cfg.head_dim / 4, cfg.v_head_dim / 4);
-    let cols = [4, 2, 1].into_iter().find(|c| v4 % c == 0).unwrap_or(1);
+    let cols = v_cols(cfg);
     let per_thread = |items: u32| items.div_ceil(WG);
     // Row setup and accumulator zeroing; the output write (4 per partial).
     let fixed = per_thread(rows) + per_thread(rows * v4) * 6;
@@ -123,7 +129,7 @@ pub fn attend(
             .set("WG", WG)
             .set("HEAD_DIM4", cfg.head_dim / 4)
             .set("V_DIM4", cfg.v_head_dim / 4)
-            .set("COLS", [4, 2, 1].into_iter().find(|c| (cfg.v_head_dim / 4) % c == 0).unwrap_or(1))
+            .set("COLS", v_cols(cfg))
             .set("Q_HEADS", cfg.q_heads)
             .set("KV_HEADS", cfg.kv_heads)
             .set("GH", s.gh)

@@ -184,7 +184,6 @@ impl Plan {
         let l = self.ctx.limits();
         let fit = l.max_storage_buffer_binding_size.min(l.max_buffer_size) / per_split.max(1);
         let most = fit.clamp(1, MAX_SPLITS as u64) as u32;
-        let splits = splits.min(most);
         // Where the adapter caps the keys one workgroup may walk, at least
         // enough splits to keep every split under that cap. If they do not
         // fit, the plan can still append; attending from it is the error.
