@@ -163,3 +163,13 @@ fn generate_checks_its_options_first() {
     let (ok, stderr) = wgqa(&["generate", "--model", "/nonexistent.gguf", "--top-p", "0"]);
     assert!(!ok && stderr.contains("top_p"), "{stderr}");
 }
+
+/// `--max-tokens 0` generates nothing and prefills nothing.
+#[test]
+fn zero_max_tokens_prefills_nothing() {
+    if default_model().is_none() {
+        return;
+    }
+    let (ok, stderr) = wgqa(&["generate", "--max-tokens", "0", "--prompt", "Hello"]);
+    assert!(ok && stderr.contains("prefill: 0 tokens") && stderr.contains("decode: 0 tokens"), "{stderr}");
+}
