@@ -89,10 +89,19 @@ fn visible(q_pos: u32, k_pos: u32) -> bool {
     return WINDOW == 0u || dist < WINDOW;
 }
 
+// tanh that keeps its relative precision near 0, where builtins computed
+// from exponentials lose it: with a cap far above the logits, s / SOFTCAP is
+// tiny and the capped logit must still be close to s.
+fn tanh_near_zero(y: f32) -> f32 {
+    let y2 = y * y;
+    let series = y * (1.0 + y2 * (-1.0 / 3.0 + y2 * (2.0 / 15.0 - y2 * (17.0 / 315.0))));
+    return select(tanh(y), series, abs(y) < 0.0625);
+}
+
 fn logit(dot_qk: f32) -> f32 {
     var s = dot_qk * SCALE;
     if SOFTCAP > 0.0 {
-        s = SOFTCAP * tanh(s / SOFTCAP);
+        s = SOFTCAP * tanh_near_zero(s / SOFTCAP);
     }
     return s * LOG2E;
 }
