@@ -38,12 +38,29 @@ fn constant_sets(kernel: Kernel) -> Vec<Vec<(&'static str, f64)>> {
         Kernel::Merge => vec![vec![("Q_HEADS", 9.0), ("V_DIM4", 16.0), ("HAS_SINKS", 1.0)]],
         Kernel::Append | Kernel::Rope => vec![vec![("HEADS", 3.0), ("DIM4", 16.0), ("ROPE", 2.0)]],
         Kernel::Copy => vec![vec![]],
+        Kernel::Fma => vec![vec![("ITERS", 0.0)], vec![("ITERS", 4096.0)]],
         Kernel::RepeatKv => {
             vec![vec![("KV_HEADS", 3.0), ("GROUP", 3.0), ("DIM4", 16.0), ("PAGE_SIZE", 16.0)]]
         }
-        Kernel::Matvec | Kernel::Matmul => types
-            .map(|w| vec![("WTYPE", w), ("K", 576.0), ("N", 192.0), ("Y_STRIDE", 960.0), ("Y_OFFSET", 576.0)])
-            .to_vec(),
+        Kernel::Matvec | Kernel::Matmul => {
+            let plain =
+                |w| vec![("WTYPE", w), ("K", 576.0), ("N", 192.0), ("Y_STRIDE", 960.0), ("Y_OFFSET", 576.0)];
+            let mut sets: Vec<_> = types.map(plain).to_vec();
+            // Every fusion: residual add, SwiGLU, Q/K/V split.
+            for (out, n0, n1) in [(1.0, 960.0, 960.0), (2.0, 3072.0, 3072.0), (0.0, 576.0, 768.0)] {
+                sets.push(vec![
+                    ("WTYPE", 3.0),
+                    ("K", 576.0),
+                    ("N", if out == 2.0 { 3072.0 } else { 960.0 }),
+                    ("Y_STRIDE", n0),
+                    ("OUT", out),
+                    ("N0", n0),
+                    ("N1", n1),
+                ]);
+            }
+            sets
+        }
+        Kernel::Argmax => vec![vec![("N", 49152.0)]],
         Kernel::Embed => types.map(|w| vec![("WTYPE", w), ("K", 576.0), ("N", 49152.0)]).to_vec(),
         Kernel::RmsNorm => vec![vec![("D4", 144.0), ("EPS", 1e-5)]],
         Kernel::Elementwise => [0.0, 1.0].map(|op| vec![("OP", op), ("WIDTH", 1536.0)]).to_vec(),

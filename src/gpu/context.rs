@@ -196,9 +196,21 @@ impl GpuContext {
         }
     }
 
+    /// Whether the adapter is a CPU rasteriser (lavapipe/llvmpipe,
+    /// SwiftShader, WARP): wgpu reports its device type as `Cpu`.
+    pub fn is_cpu_adapter(&self) -> bool {
+        self.inner.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// Number of compute pipelines created so far (they are cached by key).
     pub fn pipelines_created(&self) -> usize {
         self.inner.cache.pipelines_created()
+    }
+
+    /// Number of kernel dispatches recorded so far, by every caller (each in
+    /// its own compute pass): the benchmark counts a model token's with it.
+    pub fn dispatches_recorded(&self) -> usize {
+        self.inner.cache.dispatches_recorded()
     }
 
     /// Errors unless `bytes` fits one storage binding and one buffer.
