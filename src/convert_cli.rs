@@ -80,6 +80,7 @@ pub fn run(args: ConvertArgs) -> Result<(), Box<dyn std::error::Error>> {
     opts.seed = args.seed;
     opts.kv_type = kv_type;
     opts.sensitivity_tokens = args.sensitivity_tokens;
+    wgqa::convert::check(&cfg, &opts)?;
     if method == Method::Calibrated || matches!(target, KvTarget::Budget(_)) {
         let text = std::fs::read_to_string(&args.calib)
             .map_err(|e| format!("reading the calibration text {}: {e}", args.calib.display()))?;

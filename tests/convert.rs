@@ -338,3 +338,46 @@ fn default_model_expanded_to_mha_gives_the_same_logits() {
     let prompt = [504, 3575, 282, 4649, 314];
     assert_logits_close(&logits(&mha, &prompt), &logits(&src, &prompt), 1e-4, "SmolLM2 MHA");
 }
+
+/// Runs `wgqa convert` with `args`; returns (success, stderr).
+fn cli(args: &[&str]) -> (bool, String) {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_wgqa")).arg("convert").args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn cli_refuses_bad_input_and_leaves_no_file() {
+    let dir = std::env::temp_dir().join(format!("wgqa-convert-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("tiny.gguf");
+    std::fs::write(&model, tiny_bytes("llama")).unwrap();
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "not a model").unwrap();
+    let out = dir.join("out.gguf");
+    let (m, o) = (model.to_str().unwrap(), out.to_str().unwrap());
+    let cases: [(&[&str], &str); 6] = [
+        (&["--model", m, "--out", o, "--kv-heads", "3"], "must divide the 4 query heads"),
+        (&["--model", m, "--out", o, "--kv-heads-per-layer", "1,2"], "has 2 entries, the model has 3 layers"),
+        (&["--model", m, "--out", o, "--kv-budget", "10"], "(MQA)"),
+        (&["--model", m, "--out", o, "--kv-heads", "1", "--method", "median"], "`median` is not a method"),
+        (&["--model", text.to_str().unwrap(), "--out", o, "--kv-heads", "1"], "not a GGUF file"),
+        (&["--model", m, "--out", o, "--kv-heads", "1", "--kv-type", "q4_0"], "use f16 or q8_0"),
+    ];
+    for (args, want) in cases {
+        let (ok, err) = cli(args);
+        assert!(!ok && err.contains(want), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?} left {o}");
+    }
+    let (ok, err) = cli(&["--model", m, "--out", o, "--kv-heads", "1"]);
+    assert!(ok, "{err}");
+    let (ok, err) = cli(&["--model", m, "--out", o, "--kv-heads", "4"]);
+    assert!(!ok && err.contains("exists") && err.contains("--force"), "{err}");
+    assert_eq!(Gguf::open(&out).unwrap().get_u32("llama.attention.head_count_kv").unwrap(), 1);
+    let (ok, err) = cli(&["--model", m, "--out", o, "--kv-heads", "4", "--force"]);
+    assert!(ok, "{err}");
+    assert_eq!(Gguf::open(&out).unwrap().get_u32("llama.attention.head_count_kv").unwrap(), 4);
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 3, "no temporary file left: {names:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,13 +1,13 @@
 //! The calibrated method: merged K/V heads fitted to the source model's own
 //! activations on a calibration text, layer by layer, in closed form.
 //!
-//! - **K.** A query head `h` reading a merged key `k` instead of its own
-//!   `k_h` changes its logits by `q . (k - k_h)`. Averaged over the relative
-//!   rotations RoPE applies, the squared change is, per rotated pair `i`,
-//!   `|q_i|^2 |k_i - k_h,i|^2 / 2`, so the least-squares merged key is, pair
-//!   by pair, the mean of the group's heads weighted by the energy of the
-//!   queries reading each head in that pair. Rows of a pair keep their RoPE
-//!   frequency, so the GGUF row permutation is respected.
+//! - **K.** Each RoPE pair of the merged key is a complex combination of
+//!   that pair of the group's heads: a rotation and scale per head and pair,
+//!   which commutes with RoPE (so it can align the heads before pooling and
+//!   undo the flattening a plain mean causes), fitted by weighted least
+//!   squares to every query head's original logits on the calibration text.
+//!   Rows of a pair keep their RoPE frequency, so the GGUF row permutation
+//!   is respected.
 //! - **V.** With the merged keys, the original queries and the original
 //!   attention inputs `H` fixed, the attention probabilities `P_h` of each
 //!   query head are fixed too, and the merged value projection `W` that best
@@ -22,10 +22,12 @@ use super::heads::{head, mean, sources};
 use crate::model::reference_ops::Matrix;
 use crate::reference::rope;
 
-/// Weight of the pull towards the mean-pooled head, relative to the mean
-/// diagonal of the normal matrix: directions the calibration text does not
-/// excite (it has fewer tokens than the embedding has dimensions) stay at
-/// the mean, rather than at whatever fits those few tokens.
+/// Weight of the pull towards the mean-pooled head (K and V fits), relative
+/// to the mean diagonal of the normal matrix: directions the calibration
+/// text does not excite (it has fewer tokens than the embedding has
+/// dimensions) stay at the mean, rather than at whatever fits those few
+/// tokens. Of 1e-4, 1e-2 and 1e-1 for the K fit, 1e-2 gave the lowest MQA
+/// perplexity (README, "GQA spectrum").
 const RIDGE: f64 = 1e-2;
 
 /// Merged K and V projections of `layer` (`[new_heads * dim, embedding]`)
@@ -60,34 +62,123 @@ pub(super) fn layer(
     (k_out, v_out)
 }
 
-/// The query-energy-weighted mean of the source key heads, pair by pair.
+/// Query rows sampled per head for the K fit: every `T_STRIDE`-th token.
+const T_STRIDE: usize = 2;
+/// Keys per sampled query row: the most probable ones under the source
+/// model, and as many spread evenly over the rest of the row.
+const TOP_KEYS: usize = 4;
+const SPREAD_KEYS: usize = 4;
+
+/// The merged key: pair `i` of it is `sum_u c[u][i] * k_u,i` over the source
+/// heads `u`, each pair read as a complex number and `c` complex. A complex
+/// factor is a rotation and a scale in the pair's plane, so it commutes with
+/// RoPE: it can align the group's heads and restore the logits' scale.
+/// `c` is the least-squares fit of every query head's logits to its
+/// original ones, over keys sampled by their original attention weight,
+/// pulled towards the mean.
 fn merged_key(c: &Calibration, layer: usize, k: &[f32], src: &[u32], q_heads: &[usize]) -> Vec<f32> {
     let cfg = c.config();
+    let acts = &c.layers[layer];
     let (e, d, hq) = (cfg.embedding as usize, cfg.head_dim as usize, cfg.q_heads as usize);
-    let q = &c.layers[layer].q;
+    let t_len = acts.h.len() / e;
+    let pairs = d / 2;
+    let scale = cfg.layers[layer].scale();
+    let mut heads: Vec<u32> = src.to_vec();
+    heads.dedup();
+    let positions: Vec<u32> = (0..t_len as u32).collect();
+    // Each source head's keys after RoPE, [T, d].
+    let keys: Vec<Vec<f32>> = heads
+        .iter()
+        .map(|&g| {
+            let mut kr = Matrix { rows: d, cols: e, data: head(k, g, d, e).to_vec() }.apply(&acts.h);
+            rope(cfg.rope_layout, cfg.rope_base, &mut kr, 1, d, &positions);
+            kr
+        })
+        .collect();
+    let n = 2 * heads.len() * pairs; // unknowns: (re, im) per head per pair
+    let mut m = vec![0f64; n * n];
+    let mut b = vec![0f64; n];
+    let mut f = vec![0f64; n];
+    let mut logits = vec![0f32; t_len];
+    for (&h, &g) in q_heads.iter().zip(src) {
+        let own = &keys[heads.iter().position(|&x| x == g).unwrap_or(0)];
+        for t in (0..t_len).step_by(T_STRIDE) {
+            let q = &acts.q[(t * hq + h) * d..][..d];
+            let row = &mut logits[..=t];
+            for (s, l) in row.iter_mut().enumerate() {
+                *l = scale * q.iter().zip(&own[s * d..][..d]).map(|(a, b)| a * b).sum::<f32>();
+            }
+            for (s, w) in sampled_keys(row) {
+                // Features: for source head u and pair i, Re(conj(q_i) k_u,i)
+                // and -Im(conj(q_i) k_u,i) (the logit is linear in c).
+                for (u, key) in keys.iter().enumerate() {
+                    let kv = &key[s * d..][..d];
+                    for i in 0..pairs {
+                        let (qr, qi, kr, ki) = (q[2 * i], q[2 * i + 1], kv[2 * i], kv[2 * i + 1]);
+                        f[2 * (u * pairs + i)] = (scale * (qr * kr + qi * ki)) as f64;
+                        f[2 * (u * pairs + i) + 1] = (-scale * (qr * ki - qi * kr)) as f64;
+                    }
+                }
+                let y = row[s] as f64;
+                for a in 0..n {
+                    let fa = w * f[a];
+                    b[a] += fa * y;
+                    for (mv, &fb) in m[a * n + a..(a + 1) * n].iter_mut().zip(&f[a..]) {
+                        *mv += fa * fb;
+                    }
+                }
+            }
+        }
+    }
+    // Only the upper triangle was summed.
+    for a in 0..n {
+        for b2 in 0..a {
+            m[a * n + b2] = m[b2 * n + a];
+        }
+    }
+    // Prior: the plain mean over the group's query heads (c = share, real).
+    let mut prior = vec![0f64; n];
+    for (u, &g) in heads.iter().enumerate() {
+        let share = src.iter().filter(|&&x| x == g).count() as f64 / src.len() as f64;
+        (0..pairs).for_each(|i| prior[2 * (u * pairs + i)] = share);
+    }
+    let ridge = (RIDGE * (0..n).map(|i| m[i * n + i]).sum::<f64>() / n as f64).max(f64::MIN_POSITIVE);
+    for a in 0..n {
+        m[a * n + a] += ridge;
+        b[a] += ridge * prior[a];
+    }
+    let coef = cholesky_solve(m, b, n, 1);
     let mut out = vec![0f32; d * e];
-    for pair in 0..d / 2 {
-        let energy: Vec<f64> = q_heads
-            .iter()
-            .map(|&h| {
-                q.chunks_exact(hq * d)
-                    .map(|t| {
-                        let p = &t[h * d + 2 * pair..][..2];
-                        (p[0] as f64).powi(2) + (p[1] as f64).powi(2)
-                    })
-                    .sum()
-            })
-            .collect();
-        let total: f64 = energy.iter().sum();
-        for (&g, &w) in src.iter().zip(&energy) {
-            let w = if total > 0.0 { w / total } else { 1.0 / src.len() as f64 } as f32;
-            let rows = &head(k, g, d, e)[2 * pair * e..][..2 * e];
-            for (o, &x) in out[2 * pair * e..][..2 * e].iter_mut().zip(rows) {
-                *o += w * x;
+    for (u, &g) in heads.iter().enumerate() {
+        let w = head(k, g, d, e);
+        for i in 0..pairs {
+            let (a, bi) = (coef[2 * (u * pairs + i)] as f32, coef[2 * (u * pairs + i) + 1] as f32);
+            let (re, im) = (&w[2 * i * e..][..e], &w[(2 * i + 1) * e..][..e]);
+            for col in 0..e {
+                out[2 * i * e + col] += a * re[col] - bi * im[col];
+                out[(2 * i + 1) * e + col] += bi * re[col] + a * im[col];
             }
         }
     }
     out
+}
+
+/// Keys of one logit row to fit, with weights: the `TOP_KEYS` most probable
+/// (weighted by probability) and `SPREAD_KEYS` spread over the row (sharing
+/// an equal weight), so that keys that should stay unlikely are seen too.
+fn sampled_keys(logits: &[f32]) -> Vec<(usize, f64)> {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let p: Vec<f64> = logits.iter().map(|&l| ((l - max) as f64).exp()).collect();
+    let sum: f64 = p.iter().sum();
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    let mut keys: Vec<(usize, f64)> = order.iter().take(TOP_KEYS).map(|&s| (s, p[s] / sum)).collect();
+    let spread = SPREAD_KEYS.min(logits.len());
+    for j in 0..spread {
+        let s = j * logits.len() / spread;
+        keys.push((s, 1.0 / spread as f64));
+    }
+    keys
 }
 
 /// The least-squares value projection (`[v_head_dim, embedding]`) for the

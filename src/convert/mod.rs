@@ -59,10 +59,11 @@ pub enum Method {
     First,
     /// Random normal values of the heads' scale (`seed`).
     Random,
-    /// Fitted on a calibration text: K as the mean of the group's heads
-    /// weighted per RoPE pair by how much their queries use the pair, V by
-    /// least squares so that each query head's attention output, with the
-    /// merged keys, matches the original model's (see `fit.rs`).
+    /// Fitted on a calibration text, layer by layer in closed form: K as a
+    /// RoPE-commuting (per-pair complex) combination of the group's heads
+    /// fitted to the original logits, V by least squares so that each query
+    /// head's attention output, with the merged keys, matches the original
+    /// model's (see `fit.rs`).
     Calibrated,
 }
 
@@ -193,19 +194,27 @@ fn check_budget(cfg: &LlamaConfig, budget: u64) -> Result<()> {
     Ok(())
 }
 
-/// Converts `gguf` (a llama model) as `opts` says. Every option is checked
-/// before any work is done.
-pub fn convert(gguf: &Gguf, opts: &ConvertOptions) -> Result<Converted> {
-    let cfg = LlamaConfig::from_gguf(gguf)?;
+/// Checks the target and the K/V type of `opts` against a model, as
+/// [`convert`] does first (the calibration text is checked there).
+pub fn check(cfg: &LlamaConfig, opts: &ConvertOptions) -> Result<()> {
     if let Some(ty) = opts.kv_type {
         if !matches!(ty, TensorType::F16 | TensorType::Q8_0) {
             return Err(bad("--kv-type", format!("{} is not offered: use f16 or q8_0", ty.name())));
         }
     }
-    let fixed = fixed_heads(&cfg, &opts.target)?;
-    if let KvTarget::Budget(b) = opts.target {
-        check_budget(&cfg, b)?;
+    fixed_heads(cfg, &opts.target)?;
+    match opts.target {
+        KvTarget::Budget(b) => check_budget(cfg, b),
+        _ => Ok(()),
     }
+}
+
+/// Converts `gguf` (a llama model) as `opts` says. Every option is checked
+/// before any work is done.
+pub fn convert(gguf: &Gguf, opts: &ConvertOptions) -> Result<Converted> {
+    let cfg = LlamaConfig::from_gguf(gguf)?;
+    check(&cfg, opts)?;
+    let fixed = fixed_heads(&cfg, &opts.target)?;
     let needs_calibration = opts.method == Method::Calibrated || fixed.is_none();
     if needs_calibration && opts.calibration.len() < 2 {
         return Err(bad(
