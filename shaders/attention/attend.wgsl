@@ -73,10 +73,23 @@ fn visible(q_pos: u32, k_pos: u32) -> bool {
     return WINDOW == 0u || dist < WINDOW;
 }
 
+fn seen_v(v: kv4, seen: bool) -> vec4<f32> {
+    return select(vec4<f32>(0.0), kv_load(v), seen);
+}
+
+// tanh that keeps its relative precision near 0, where builtins computed
+// from exponentials lose it: with a cap far above the logits, s / SOFTCAP is
+// tiny and the capped logit must still be close to s.
+fn tanh_near_zero(y: f32) -> f32 {
+    let y2 = y * y;
+    let series = y * (1.0 + y2 * (-1.0 / 3.0 + y2 * (2.0 / 15.0 - y2 * (17.0 / 315.0))));
+    return select(tanh(y), series, abs(y) < 0.0625);
+}
+
 fn logit(dot_qk: f32) -> f32 {
     var s = dot_qk * SCALE;
     if SOFTCAP > 0.0 {
-        s = SOFTCAP * tanh(s / SOFTCAP);
+        s = SOFTCAP * tanh_near_zero(s / SOFTCAP);
     }
     return s * LOG2E;
 }
@@ -170,13 +183,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, lanes: Lanes) {
             for (var t = 0u; t < n_keys; t++) {
                 let p = probs[r * WG + t];
                 let v = key_slot[t] * V_DIM4 + c;
-                o0 += p * kv_load(v_pool[v]);
+                // A key this row cannot see has p = 0; its V is replaced,
+                // not multiplied by 0, so a NaN or inf there stays out.
+                let seen = p != 0.0;
+                o0 += p * seen_v(v_pool[v], seen);
                 if COLS > 1u {
-                    o1 += p * kv_load(v_pool[v + span]);
+                    o1 += p * seen_v(v_pool[v + span], seen);
                 }
                 if COLS > 2u {
-                    o2 += p * kv_load(v_pool[v + 2u * span]);
-                    o3 += p * kv_load(v_pool[v + 3u * span]);
+                    o2 += p * seen_v(v_pool[v + 2u * span], seen);
+                    o3 += p * seen_v(v_pool[v + 3u * span], seen);
                 }
                 l += p;
             }

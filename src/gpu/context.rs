@@ -70,8 +70,7 @@ impl GpuContext {
     }
 
     pub async fn with_options(opts: ContextOptions) -> Result<Self> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pick_adapter(&instance, &opts).await?;
+        let adapter = pick_adapter(&instance(), &opts).await?;
         let features = negotiate(adapter.features(), &opts)?;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -177,6 +176,21 @@ impl std::fmt::Debug for GpuContext {
             .field("caps", &self.inner.caps)
             .finish()
     }
+}
+
+/// The instance every context of this process is made from. Resources of two
+/// native instances can carry equal ids, and wgpu then takes another
+/// device's buffer for one of its own; from one instance, a buffer of another
+/// context is a validation error of the call that binds it.
+fn instance() -> wgpu::Instance {
+    let new = || wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static INSTANCE: std::sync::OnceLock<wgpu::Instance> = std::sync::OnceLock::new();
+        INSTANCE.get_or_init(new).clone()
+    }
+    #[cfg(target_arch = "wasm32")]
+    new()
 }
 
 /// The loop-iteration cap of drivers known to have one (see

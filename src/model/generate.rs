@@ -126,8 +126,13 @@ impl Generator {
         self.model.cache_mut().reset(self.seq)?;
         let limit = (self.model.config().context_length as u64).min(self.model.cache().capacity_tokens());
 
+        // Nothing to generate: skip the prefill too, the cache stays empty.
+        let prefill = stops.max_tokens != Some(0);
         let started = Instant::now();
-        let mut logits = self.model.step_logits(self.seq, &prompt).await?;
+        let mut logits = match prefill {
+            true => self.model.step_logits(self.seq, &prompt).await?,
+            false => Vec::new(),
+        };
         let prefill_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -174,7 +179,7 @@ impl Generator {
         }
         let cache = self.model.cache();
         Ok(GenerationStats {
-            prompt_tokens: prompt.len(),
+            prompt_tokens: if prefill { prompt.len() } else { 0 },
             generated_tokens: generated,
             prefill_seconds,
             decode_steps,

@@ -2,7 +2,7 @@
 //! step so that steps allocate nothing.
 
 use super::config::LlamaConfig;
-use crate::GpuContext;
+use crate::{GpuContext, Result};
 
 /// Buffers for up to `max_tokens` tokens per step. Widths that vary per
 /// layer (variable GQA) take their largest value.
@@ -35,7 +35,9 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    pub fn new(ctx: &GpuContext, config: &LlamaConfig, max_tokens: u32) -> Scratch {
+    /// Errors (before creating anything) when a buffer would pass the
+    /// adapter's buffer or binding limits.
+    pub fn new(ctx: &GpuContext, config: &LlamaConfig, max_tokens: u32) -> Result<Scratch> {
         let t = max_tokens as u64;
         let widest =
             |f: fn(&crate::AttentionConfig) -> u32| config.layers.iter().map(f).max().unwrap_or(0) as u64;
@@ -44,8 +46,12 @@ impl Scratch {
         let v = widest(|a| a.kv_heads * a.v_head_dim);
         let attn = widest(|a| a.q_heads * a.v_head_dim);
         let (e, f, vocab) = (config.embedding as u64, config.ffn as u64, config.vocab_size as u64);
+        let sizes = [("activations", t * e.max(f).max(q).max(k).max(v).max(attn)), ("logits", vocab)];
+        for (what, n) in sizes {
+            ctx.check_buffer_size(n * 4, what)?;
+        }
         let floats = |label: &str, n: u64| ctx.storage_buffer(label, n * 4);
-        Scratch {
+        Ok(Scratch {
             ids: floats("wgqa token ids", t),
             x: floats("wgqa residual", t * e),
             h: floats("wgqa normed", t * e),
@@ -65,7 +71,7 @@ impl Scratch {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
-        }
+        })
     }
 
     /// GPU bytes of all the buffers.

@@ -68,6 +68,16 @@ impl SeqData {
     }
 }
 
+/// A non-finite value written into one sequence's K or V at one position.
+#[derive(Clone, Copy, Debug)]
+pub struct Poison {
+    pub seq: usize,
+    pub pos: usize,
+    /// K when true, V otherwise.
+    pub in_k: bool,
+    pub value: f32,
+}
+
 /// Tokens each sequence appends in one step (0 skips it), and whether the
 /// step also attends from them (a fill step only appends).
 #[derive(Clone, Debug)]
@@ -78,6 +88,7 @@ pub struct Step {
 
 /// A self-attention run over sequences of `lens` tokens, fed in `steps`.
 /// Outputs are compared at the attended positions only.
+#[derive(Clone)]
 pub struct Run {
     pub cfg: AttentionConfig,
     pub lens: Vec<usize>,
@@ -88,6 +99,8 @@ pub struct Run {
     pub q_scale: f32,
     pub seed: u64,
     pub ctx: &'static GpuContext,
+    /// Values placed into the data after it is generated.
+    pub poison: Vec<Poison>,
 }
 
 impl Run {
@@ -104,6 +117,7 @@ impl Run {
             q_scale: 1.0,
             seed: 1,
             ctx: ctx(),
+            poison: Vec::new(),
         }
     }
 
@@ -137,9 +151,19 @@ impl Run {
     }
 
     pub fn data(&self) -> Vec<SeqData> {
-        (self.lens.iter().enumerate())
+        let mut data: Vec<SeqData> = (self.lens.iter().enumerate())
             .map(|(i, &len)| SeqData::new(&self.cfg, len, self.seed * 1000 + i as u64, self.q_scale))
-            .collect()
+            .collect();
+        let (hkv, d, dv) =
+            (self.cfg.kv_heads as usize, self.cfg.head_dim as usize, self.cfg.v_head_dim as usize);
+        for p in &self.poison {
+            let (values, width) = match p.in_k {
+                true => (&mut data[p.seq].k, hkv * d),
+                false => (&mut data[p.seq].v, hkv * dv),
+            };
+            values[p.pos * width..(p.pos + 1) * width].fill(p.value);
+        }
+        data
     }
 
     /// Positions each sequence attends from.
