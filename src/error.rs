@@ -121,6 +121,14 @@ pub enum Error {
     UnknownTokenId { id: u32, vocab: usize },
     #[error("chat template not supported (wgqa renders ChatML and Llama-3 templates): {0}")]
     UnsupportedChatTemplate(String),
+
+    // --- model conversion (`wgqa convert`) ---
+    #[error("convert: {option} {problem}")]
+    ConvertOption { option: &'static str, problem: String },
+    #[error("output file {0} exists: pass --force to overwrite it")]
+    OutputExists(String),
+    #[error("cannot write {path}: {source}")]
+    WriteFile { path: String, source: std::io::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

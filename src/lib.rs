@@ -26,6 +26,7 @@
 pub mod attention;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+pub mod convert;
 mod error;
 pub mod gpu;
 pub mod kv;

@@ -1,5 +1,6 @@
 //! The `wgqa` command line.
 
+mod convert_cli;
 mod model_cli;
 
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ enum Command {
         #[arg(long, default_value = wgqa::model::DEFAULT_MODEL)]
         model: PathBuf,
     },
+    /// Convert a llama GGUF to other KV-head counts: MHA, GQA, MQA or
+    /// Variable GQA under a KV budget.
+    Convert(convert_cli::ConvertArgs),
     /// Generate text with a llama GGUF model on the GPU, streaming it to stdout.
     Generate(model_cli::GenerateArgs),
     /// Perplexity of a model over a text file.
@@ -63,6 +67,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Adapter => adapter(),
         Command::Bench { quick, json, model } => bench(quick, json, model),
+        Command::Convert(args) => convert_cli::run(args),
         Command::Generate(args) => model_cli::generate(args),
         Command::Perplexity { model, file, window } => model_cli::perplexity(&model, &file, window),
         Command::Info { model } => model_cli::info(&model),

@@ -121,9 +121,11 @@ pub fn perplexity(model: &Path, file: &Path, window: u32) -> CliResult {
     if scored == 0 {
         return Err(format!("{} has fewer than 2 tokens", file.display()).into());
     }
+    let kv = model.config().kv_bytes_per_token();
     println!(
-        "perplexity {:.4} over {scored} scored tokens (windows of {window})",
-        (nll / scored as f64).exp()
+        "perplexity {:.4} over {scored} scored tokens (windows of {window}) | KV bytes/token {kv} | {}",
+        (nll / scored as f64).exp(),
+        model.context().adapter_info().name
     );
     Ok(())
 }

@@ -18,7 +18,7 @@ mod gguf_read;
 mod gguf_types;
 pub mod ops;
 mod reference;
-mod reference_ops;
+pub(crate) mod reference_ops;
 mod sampler;
 mod tensors;
 

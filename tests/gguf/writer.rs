@@ -1,8 +1,10 @@
 //! A minimal GGUF writer for tests, and fixture files built with it. It
 //! records where every length/count/dim/offset field sits so the property
-//! test can inflate them.
+//! test can inflate them (the library's writer, `wgqa::convert::write_gguf`,
+//! does not; the type numbers come from it).
 
 use half::f16;
+use wgqa::convert::{array_type, value_type};
 use wgqa::model::{MetaArray, MetaValue};
 
 #[derive(Default)]
@@ -52,42 +54,24 @@ impl Writer {
 
     fn array(&mut self, a: &MetaArray) {
         // Encode each element as a scalar value of the array's type.
-        let (ty, items): (u32, Vec<MetaValue>) = match a {
-            MetaArray::U8(v) => (0, v.iter().map(|&x| MetaValue::U8(x)).collect()),
-            MetaArray::I8(v) => (1, v.iter().map(|&x| MetaValue::I8(x)).collect()),
-            MetaArray::U16(v) => (2, v.iter().map(|&x| MetaValue::U16(x)).collect()),
-            MetaArray::I16(v) => (3, v.iter().map(|&x| MetaValue::I16(x)).collect()),
-            MetaArray::U32(v) => (4, v.iter().map(|&x| MetaValue::U32(x)).collect()),
-            MetaArray::I32(v) => (5, v.iter().map(|&x| MetaValue::I32(x)).collect()),
-            MetaArray::F32(v) => (6, v.iter().map(|&x| MetaValue::F32(x)).collect()),
-            MetaArray::Bool(v) => (7, v.iter().map(|&x| MetaValue::Bool(x)).collect()),
-            MetaArray::Str(v) => (8, v.iter().map(|x| MetaValue::Str(x.clone())).collect()),
-            MetaArray::Array(v) => (9, v.iter().map(|x| MetaValue::Array(x.clone())).collect()),
-            MetaArray::U64(v) => (10, v.iter().map(|&x| MetaValue::U64(x)).collect()),
-            MetaArray::I64(v) => (11, v.iter().map(|&x| MetaValue::I64(x)).collect()),
-            MetaArray::F64(v) => (12, v.iter().map(|&x| MetaValue::F64(x)).collect()),
+        let items: Vec<MetaValue> = match a {
+            MetaArray::U8(v) => v.iter().map(|&x| MetaValue::U8(x)).collect(),
+            MetaArray::I8(v) => v.iter().map(|&x| MetaValue::I8(x)).collect(),
+            MetaArray::U16(v) => v.iter().map(|&x| MetaValue::U16(x)).collect(),
+            MetaArray::I16(v) => v.iter().map(|&x| MetaValue::I16(x)).collect(),
+            MetaArray::U32(v) => v.iter().map(|&x| MetaValue::U32(x)).collect(),
+            MetaArray::I32(v) => v.iter().map(|&x| MetaValue::I32(x)).collect(),
+            MetaArray::F32(v) => v.iter().map(|&x| MetaValue::F32(x)).collect(),
+            MetaArray::Bool(v) => v.iter().map(|&x| MetaValue::Bool(x)).collect(),
+            MetaArray::Str(v) => v.iter().map(|x| MetaValue::Str(x.clone())).collect(),
+            MetaArray::Array(v) => v.iter().map(|x| MetaValue::Array(x.clone())).collect(),
+            MetaArray::U64(v) => v.iter().map(|&x| MetaValue::U64(x)).collect(),
+            MetaArray::I64(v) => v.iter().map(|&x| MetaValue::I64(x)).collect(),
+            MetaArray::F64(v) => v.iter().map(|&x| MetaValue::F64(x)).collect(),
         };
-        self.u32(ty);
+        self.u32(array_type(a));
         self.len_u64(items.len() as u64);
         items.iter().for_each(|v| self.value(v));
-    }
-}
-
-fn type_id(v: &MetaValue) -> u32 {
-    match v {
-        MetaValue::U8(_) => 0,
-        MetaValue::I8(_) => 1,
-        MetaValue::U16(_) => 2,
-        MetaValue::I16(_) => 3,
-        MetaValue::U32(_) => 4,
-        MetaValue::I32(_) => 5,
-        MetaValue::F32(_) => 6,
-        MetaValue::Bool(_) => 7,
-        MetaValue::Str(_) => 8,
-        MetaValue::Array(_) => 9,
-        MetaValue::U64(_) => 10,
-        MetaValue::I64(_) => 11,
-        MetaValue::F64(_) => 12,
     }
 }
 
@@ -116,7 +100,7 @@ pub fn build(version: u32, alignment: u64, kvs: &[(&str, MetaValue)], tensors: &
     w.len_u64(kvs.len() as u64);
     for (k, v) in &kvs {
         w.str(k);
-        w.u32(type_id(v));
+        w.u32(value_type(v));
         w.value(v);
     }
     let mut offset = 0u64;
