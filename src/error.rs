@@ -23,10 +23,10 @@ pub enum Error {
     HeadsNotDivisible { q_heads: u32, kv_heads: u32 },
     #[error("{field} must be a multiple of 4 between 4 and 1024, got {value}")]
     InvalidHeadDim { field: &'static str, value: u32 },
-    #[error("scale must be finite and positive, got {0}")]
-    InvalidScale(f32),
-    #[error("softcap must be finite and positive, got {0}")]
-    InvalidSoftcap(f32),
+    #[error("scale must be finite, positive and at most {max}, got {value}")]
+    InvalidScale { value: f32, max: f32 },
+    #[error("softcap must be finite, positive and at most {max}, got {value}")]
+    InvalidSoftcap { value: f32, max: f32 },
     #[error("sliding window must be at least 1 token, got {0}")]
     InvalidWindow(u32),
     #[error("sink logits: expected one per query head ({expected}), got {got}")]
@@ -45,7 +45,7 @@ pub enum Error {
     ZeroCapacity,
     #[error("KV cache is full: {needed} more pages needed, {free} free (page size {page_size})")]
     CacheFull { needed: usize, free: usize, page_size: u32 },
-    #[error("unknown or freed sequence {0:?}")]
+    #[error("unknown or freed sequence {0:?}, or one of another cache")]
     UnknownSequence(SeqId),
     #[error("sequence {0:?} appears twice in one batch")]
     DuplicateSequence(SeqId),

@@ -42,16 +42,7 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(args: GenerateArgs) -> CliResult {
-    let gguf = Gguf::open(&args.model)?;
-    let tokenizer = Tokenizer::from_gguf(&gguf)?;
-    // A model without a template still generates from plain prompts.
-    let template = ChatTemplate::from_gguf(&gguf).ok();
-    let model = load(&gguf, args.kv_tokens)?;
-    let adapter = model.context().adapter_info().name.clone();
-    if let Some(note) = cpu_note(model.context()) {
-        eprintln!("{note}");
-    }
-    let mut generator = Generator::new(model, tokenizer, template);
+    // Options are checked before the model is read, so a typo fails at once.
     let opts = GenerateOptions {
         prompt: args.prompt.clone(),
         chat: args.chat,
@@ -64,6 +55,17 @@ pub fn generate(args: GenerateArgs) -> CliResult {
         max_tokens: Some(args.max_tokens),
         stop_strings: Vec::new(),
     };
+    opts.sampler.validate()?;
+    let gguf = Gguf::open(&args.model)?;
+    let tokenizer = Tokenizer::from_gguf(&gguf)?;
+    // A model without a template still generates from plain prompts.
+    let template = ChatTemplate::from_gguf(&gguf).ok();
+    let model = load(&gguf, args.kv_tokens)?;
+    let adapter = model.context().adapter_info().name.clone();
+    if let Some(note) = cpu_note(model.context()) {
+        eprintln!("{note}");
+    }
+    let mut generator = Generator::new(model, tokenizer, template);
     if !args.chat {
         print!("{}", args.prompt);
     }
@@ -105,6 +107,9 @@ pub fn perplexity(model: &Path, file: &Path, window: u32) -> CliResult {
     let text = std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
     let tokens = Tokenizer::from_gguf(&gguf)?.encode(&text)?;
     let context = LlamaConfig::from_gguf(&gguf)?.context_length;
+    if context < 2 {
+        return Err(format!("the model's context ({context} tokens) is too short to score a token").into());
+    }
     let window = window.clamp(2, context) as usize;
     let mut model = load(&gguf, window as u32)?;
     let (mut nll, mut scored) = (0.0, 0usize);

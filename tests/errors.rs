@@ -161,3 +161,29 @@ fn attention_past_the_loop_trip_limit_is_an_error() {
     c.plan_queries(&mut plan, &[(seq, 1, 3999)]).unwrap();
     wgqa::attend(&mut enc, &c, &plan, 0, &q, &out).unwrap();
 }
+
+/// Handles of one cache or device used with another: a sequence of another
+/// cache is unknown here, and a buffer of another device is an error from
+/// the call itself, not a GPU error found later.
+#[test]
+fn handles_from_elsewhere_are_errors() {
+    let mut a = cache(cfg(), 64);
+    let mut b = cache(cfg(), 64);
+    let seq_b = b.add_sequence();
+    let seq_a = a.add_sequence();
+    assert_eq!(a.len(seq_a).unwrap(), 0);
+    let mut plan = Plan::new(ctx());
+    let err = a.plan_append(&mut plan, &[(seq_b, 1)]).unwrap_err();
+    assert!(matches!(err, Error::UnknownSequence(_)), "{err}");
+    assert!(matches!(a.len(seq_b), Err(Error::UnknownSequence(_))));
+
+    let other = pollster::block_on(GpuContext::new()).unwrap();
+    a.plan_append(&mut plan, &[(seq_a, 1)]).unwrap();
+    let k = ctx().upload("k", &random(1, 2 * 32));
+    let q = other.upload("q from another device", &random(2, 4 * 32));
+    let out = ctx().storage_buffer("out", 4 * 32 * 4);
+    let mut enc = ctx().device().create_command_encoder(&Default::default());
+    a.append(&mut enc, &plan, 0, &k, &k, None).unwrap();
+    let err = wgqa::attend(&mut enc, &a, &plan, 0, &q, &out).unwrap_err();
+    assert!(matches!(&err, Error::Gpu(m) if m.contains("device")), "{err}");
+}

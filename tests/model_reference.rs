@@ -48,14 +48,19 @@ fn weights(name: &str, dims: &[u64]) -> RawTensor {
 }
 
 fn tiny_tensors() -> Vec<RawTensor> {
+    tiny_tensors_with_kv_heads([1, 1])
+}
+
+/// The tiny tensors with K and V projections for `kv_heads[i]` heads in block i.
+fn tiny_tensors_with_kv_heads(kv_heads: [u64; 2]) -> Vec<RawTensor> {
     let mut t = vec![weights("token_embd.weight", &[8, 10]), weights("output_norm.weight", &[8])];
-    for i in 0..2 {
+    for (i, kv) in kv_heads.into_iter().enumerate() {
         let n = |s: &str| format!("blk.{i}.{s}.weight");
         t.extend([
             weights(&n("attn_norm"), &[8]),
             weights(&n("attn_q"), &[8, 8]),
-            weights(&n("attn_k"), &[8, 4]),
-            weights(&n("attn_v"), &[8, 4]),
+            weights(&n("attn_k"), &[8, 4 * kv]),
+            weights(&n("attn_v"), &[8, 4 * kv]),
             weights(&n("attn_output"), &[8, 8]),
             weights(&n("ffn_norm"), &[8]),
             weights(&n("ffn_gate"), &[8, 12]),
@@ -94,10 +99,18 @@ fn tiny_config_defaults_and_sizes() {
     assert_eq!(cfg.clone().with_kv_dtype(DType::F32).kv_bytes_per_token(), 64);
     assert!(matches!(cfg.attention_config(2), Err(Error::LayerOutOfRange { layer: 2, layers: 2 })));
 
-    let mha = LlamaConfig::from_gguf(&with_key("llama.attention.head_count_kv", None)).unwrap();
+    let without = |key| tiny_metadata().into_iter().filter(move |(k, _)| *k != key);
+    let mha_file = tiny(
+        &without("llama.attention.head_count_kv").collect::<Vec<_>>(),
+        &tiny_tensors_with_kv_heads([2, 2]),
+    );
+    let mha = LlamaConfig::from_gguf(&mha_file).unwrap();
     assert_eq!(mha.kv_heads(), 2, "absent head_count_kv means MHA");
     let per_layer = MetaValue::Array(MetaArray::I32(vec![1, 2]));
-    let var = LlamaConfig::from_gguf(&with_key("llama.attention.head_count_kv", Some(per_layer))).unwrap();
+    let kvs: Vec<_> = without("llama.attention.head_count_kv")
+        .chain([("llama.attention.head_count_kv", per_layer)])
+        .collect();
+    let var = LlamaConfig::from_gguf(&tiny(&kvs, &tiny_tensors_with_kv_heads([1, 2]))).unwrap();
     assert_eq!(var.layers.iter().map(|l| l.kv_heads).collect::<Vec<_>>(), [1, 2]);
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use proptest::prelude::*;
 use wgqa::{AttentionConfig, DType, KvCache, KvCacheConfig, Plan};
 
 /// Cross-attention whose queries sit far outside a sliding window: every
@@ -66,5 +67,47 @@ fn huge_logits_stay_finite() {
             });
             check(&format!("{dtype:?} fallback {fallback}"), &run);
         }
+    }
+}
+
+/// The largest accepted scale and softcaps far above the logits match the
+/// reference: a cap of 1e5 or more once made attention uniform, because the
+/// driver's tanh loses its precision near zero.
+#[test]
+fn extreme_accepted_scale_and_softcap_match_reference() {
+    let cfg = AttentionConfig::new(4, 2, 32).unwrap();
+    let scaled = cfg.clone().with_scale(wgqa::MAX_SCALE);
+    let run = Run::new(scaled, vec![50, 9]).last(3).with(|r| r.q_scale = 1e-4);
+    check("scale at MAX_SCALE", &run);
+    for cap in [1e3, 1e5, wgqa::MAX_SOFTCAP] {
+        let run = Run::new(cfg.clone().with_softcap(cap), vec![50, 9]).last(3).with(|r| r.q_scale = 4.0);
+        check(&format!("softcap {cap}"), &run);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Anywhere in the accepted ranges (log-uniform up to MAX_SCALE and
+    /// MAX_SOFTCAP), with queries sized so the logits stay ordinary, the GPU
+    /// matches the reference.
+    #[test]
+    fn accepted_scales_and_softcaps_match_reference(
+        log_scale in -4.0f32..wgqa::MAX_SCALE.log10(),
+        log_cap in prop::option::of(0.0f32..wgqa::MAX_SOFTCAP.log10()),
+        logit in 0.5f32..20.0,
+        f16 in any::<bool>(),
+        seed in 0u64..1000,
+    ) {
+        let scale = 10f32.powf(log_scale).min(wgqa::MAX_SCALE);
+        let dtype = if f16 { DType::F16 } else { DType::F32 };
+        let mut cfg = AttentionConfig::new(4, 2, 16).unwrap().with_scale(scale).with_dtype(dtype);
+        cfg.softcap = log_cap.map(|c| 10f32.powf(c).min(wgqa::MAX_SOFTCAP));
+        // |q.k| is about q_scale * sqrt(16) / 3 for uniform values.
+        let run = Run::new(cfg.clone(), vec![40, 7]).last(3).with(|r| {
+            r.q_scale = logit / scale;
+            r.seed = seed;
+        });
+        check(&format!("{cfg:?} logit {logit}"), &run);
     }
 }

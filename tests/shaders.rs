@@ -9,21 +9,32 @@ use wgqa::model::TensorType;
 fn constant_sets(kernel: Kernel) -> Vec<Vec<(&'static str, f64)>> {
     let types = TensorType::ALL.map(|t| t.ggml_id() as f64);
     match kernel {
-        Kernel::Attend => vec![vec![
-            ("WG", 64.0),
-            ("HEAD_DIM4", 16.0),
-            ("V_DIM4", 16.0),
-            ("COLS", 4.0),
-            ("Q_HEADS", 9.0),
-            ("KV_HEADS", 3.0),
-            ("GH", 3.0),
-            ("BQ", 10.0),
-            ("CAUSAL", 1.0),
-            ("WINDOW", 0.0),
-            ("SCALE", 0.125),
-            ("SOFTCAP", 0.0),
-            ("HAS_SINKS", 1.0),
-        ]],
+        // One set per adapter class's tiling (dim lanes, key lanes, keys per
+        // lane, vec4 columns per lane), with the rows each allows.
+        Kernel::Attend => {
+            [(4.0, 16.0, 4.0, 4.0, 2.0), (8.0, 16.0, 2.0, 2.0, 2.0), (16.0, 16.0, 1.0, 1.0, 2.0)]
+                .map(|(tx, ty, kpt, per_lane, bq)| {
+                    vec![
+                        ("TX", tx),
+                        ("TY", ty),
+                        ("KPT", kpt),
+                        ("KPL", per_lane),
+                        ("VPL", per_lane),
+                        ("HEAD_DIM4", 16.0),
+                        ("V_DIM4", 16.0),
+                        ("Q_HEADS", 9.0),
+                        ("KV_HEADS", 3.0),
+                        ("GH", 3.0),
+                        ("BQ", bq),
+                        ("CAUSAL", 1.0),
+                        ("WINDOW", 0.0),
+                        ("SCALE", 0.125),
+                        ("SOFTCAP", 0.0),
+                        ("HAS_SINKS", 1.0),
+                    ]
+                })
+                .to_vec()
+        }
         Kernel::Merge => vec![vec![("Q_HEADS", 9.0), ("V_DIM4", 16.0), ("HAS_SINKS", 1.0)]],
         Kernel::Append | Kernel::Rope => vec![vec![("HEADS", 3.0), ("DIM4", 16.0), ("ROPE", 2.0)]],
         Kernel::Copy => vec![vec![]],

@@ -2,6 +2,14 @@
 
 use crate::{Error, Result};
 
+/// Largest accepted `scale`. Logits are computed in f32: far above any
+/// model's scale (1/sqrt(head_dim), or 1), and small enough that ordinary
+/// activations cannot overflow to inf, where softmax would turn into NaN.
+pub const MAX_SCALE: f32 = 1e4;
+/// Largest accepted `softcap`: a cap far above every logit is no cap at all,
+/// and `logit / cap` must stay a normal f32 (drivers may flush subnormals).
+pub const MAX_SOFTCAP: f32 = 1e6;
+
 /// Element type of the KV cache. Activations (Q, outputs) are always f32 and
 /// all accumulation is f32.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -86,13 +94,13 @@ impl AttentionConfig {
             }
         }
         if let Some(s) = self.scale {
-            if !s.is_finite() || s <= 0.0 {
-                return Err(Error::InvalidScale(s));
+            if !(s > 0.0 && s <= MAX_SCALE) {
+                return Err(Error::InvalidScale { value: s, max: MAX_SCALE });
             }
         }
         if let Some(c) = self.softcap {
-            if !c.is_finite() || c <= 0.0 {
-                return Err(Error::InvalidSoftcap(c));
+            if !(c > 0.0 && c <= MAX_SOFTCAP) {
+                return Err(Error::InvalidSoftcap { value: c, max: MAX_SOFTCAP });
             }
         }
         if self.window == Some(0) {
@@ -186,7 +194,9 @@ mod tests {
                 "v_head_dim must be a multiple of 4 between 4 and 1024, got 2048",
             ),
             (ok.clone().with_scale(f32::NAN), "scale must be finite"),
-            (ok.clone().with_softcap(-1.0), "softcap must be finite and positive, got -1"),
+            (ok.clone().with_scale(f32::MAX), "scale must be finite, positive and at most 10000, got 340282350000000000000000000000000000000"),
+            (ok.clone().with_softcap(-1.0), "softcap must be finite, positive and at most 1000000, got -1"),
+            (ok.clone().with_softcap(f32::MAX), "softcap must be finite, positive and at most 1000000"),
             (ok.clone().with_window(0), "sliding window must be at least 1"),
             (ok.clone().with_sinks(vec![0.0; 3]), "expected one per query head (8), got 3"),
             (ok.clone().with_sinks(vec![f32::INFINITY; 8]), "sink logit of head 0 must be finite"),

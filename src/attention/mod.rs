@@ -5,4 +5,4 @@ mod config;
 
 pub use attend::attend;
 pub(crate) use attend::{check_len, kv_storage, AttendShape};
-pub use config::{AttentionConfig, DType};
+pub use config::{AttentionConfig, DType, MAX_SCALE, MAX_SOFTCAP};

@@ -58,9 +58,9 @@ impl Kernel {
 
     fn sources(self, subgroups: bool) -> &'static [&'static str] {
         const ATTEND: &str = include_str!("../../shaders/attention/attend.wgsl");
-        const TILE_MAX_SHARED: &str = include_str!("../../shaders/attention/tile_max_shared.wgsl");
-        const TILE_MAX_SUBGROUP: &str = include_str!("../../shaders/attention/tile_max_subgroup.wgsl");
         const MERGE: &str = include_str!("../../shaders/attention/merge.wgsl");
+        const DOTS_SHARED: &str = include_str!("../../shaders/attention/dots_shared.wgsl");
+        const DOTS_SUBGROUP: &str = include_str!("../../shaders/attention/dots_subgroup.wgsl");
         const FINISH: &str = include_str!("../../shaders/attention/finish.wgsl");
         const ROTATE: &str = include_str!("../../shaders/rope/rotate.wgsl");
         const ROPE: &str = include_str!("../../shaders/rope/rope.wgsl");
@@ -79,8 +79,8 @@ impl Kernel {
         // A file declaring an `override` comes before the files using it:
         // naga 30 panics specialising overrides declared after their users.
         match (self, subgroups) {
-            (Kernel::Attend, false) => &[FINISH, ATTEND, TILE_MAX_SHARED],
-            (Kernel::Attend, true) => &[FINISH, ATTEND, TILE_MAX_SUBGROUP],
+            (Kernel::Attend, false) => &[FINISH, ATTEND, DOTS_SHARED],
+            (Kernel::Attend, true) => &[FINISH, ATTEND, DOTS_SUBGROUP],
             (Kernel::Merge, _) => &[FINISH, MERGE],
             (Kernel::Append, _) => &[ROTATE, APPEND],
             (Kernel::Rope, _) => &[ROTATE, ROPE],

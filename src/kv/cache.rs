@@ -28,9 +28,11 @@ impl KvCacheConfig {
     }
 }
 
-/// A sequence handle. Stale after `free`: using it then is an error.
+/// A sequence handle of one cache. Stale after `free`: using it then, or
+/// with another cache, is an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SeqId {
+    cache: u64,
     index: u32,
     generation: u32,
 }
@@ -87,7 +89,8 @@ impl KvCache {
         let mut layers = Vec::with_capacity(config.layers.len());
         for cfg in config.layers {
             cfg.validate()?;
-            let shape = AttendShape::new(&cfg, ctx.limits(), ctx.capabilities().loop_trip_limit)?;
+            let caps = ctx.capabilities();
+            let shape = AttendShape::new(&cfg, ctx.limits(), &caps)?;
             let bytes = |dim: u32| slots * cfg.kv_heads as u64 * dim as u64 * cfg.dtype.bytes() as u64;
             let (k_bytes, v_bytes) = (bytes(cfg.head_dim), bytes(cfg.v_head_dim));
             ctx.check_buffer_size(k_bytes.max(v_bytes), "one layer's K or V pages")?;
@@ -168,7 +171,7 @@ impl KvCache {
         };
         let slot = &mut self.slots[index];
         slot.seq = Some(Sequence::default());
-        SeqId { index: index as u32, generation: slot.generation }
+        SeqId { cache: self.id, index: index as u32, generation: slot.generation }
     }
 
     /// Tokens cached for `seq`.
@@ -180,7 +183,7 @@ impl KvCache {
     pub fn sequences(&self) -> Vec<SeqId> {
         (self.slots.iter().enumerate())
             .filter(|(_, s)| s.seq.is_some())
-            .map(|(i, s)| SeqId { index: i as u32, generation: s.generation })
+            .map(|(i, s)| SeqId { cache: self.id, index: i as u32, generation: s.generation })
             .collect()
     }
 
@@ -321,14 +324,17 @@ impl KvCache {
     pub(crate) fn sequence(&self, seq: SeqId) -> Result<&Sequence> {
         self.slots
             .get(seq.index as usize)
+            .filter(|_| seq.cache == self.id)
             .filter(|s| s.generation == seq.generation)
             .and_then(|s| s.seq.as_ref())
             .ok_or(Error::UnknownSequence(seq))
     }
 
     fn sequence_mut(&mut self, seq: SeqId) -> Result<&mut Sequence> {
+        let id = self.id;
         self.slots
             .get_mut(seq.index as usize)
+            .filter(|_| seq.cache == id)
             .filter(|s| s.generation == seq.generation)
             .and_then(|s| s.seq.as_mut())
             .ok_or(Error::UnknownSequence(seq))

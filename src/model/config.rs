@@ -3,6 +3,7 @@
 
 use super::gguf::{require_llama, Gguf};
 use super::gguf_meta::{MetaArray, MetaValue};
+use super::tensors::{blocks_in_file, check_tensors};
 use crate::error::{Error, Result};
 use crate::{AttentionConfig, DType, RopeLayout};
 
@@ -49,6 +50,14 @@ impl LlamaConfig {
     pub fn from_gguf(gguf: &Gguf) -> Result<LlamaConfig> {
         require_llama(gguf)?;
         let n_layers = positive(gguf, "llama.block_count")?;
+        // Agreed with the tensors before any per-layer vector is sized by it.
+        let in_file = blocks_in_file(gguf)?;
+        if n_layers != in_file {
+            return Err(invalid(
+                "llama.block_count",
+                format!("is {n_layers}, but the file holds the tensors of {in_file} blocks"),
+            ));
+        }
         let embedding = positive(gguf, "llama.embedding_length")?;
         let ffn = positive(gguf, "llama.feed_forward_length")?;
         let q_heads = positive(gguf, "llama.attention.head_count")?;
@@ -93,13 +102,14 @@ impl LlamaConfig {
             .into_iter()
             .map(|kv| {
                 // `new` checks the heads; v_head_dim is checked after it is set.
-                let cfg = AttentionConfig::new(q_heads, kv, head_dim)?.with_v_head_dim(v_head_dim);
-                cfg.validate()?;
+                let cfg = AttentionConfig::new(q_heads, kv, head_dim).map_err(attention_key)?;
+                let cfg = cfg.with_v_head_dim(v_head_dim);
+                cfg.validate().map_err(attention_key)?;
                 Ok(cfg.with_dtype(DType::F16))
             })
             .collect::<Result<Vec<_>>>()?;
 
-        Ok(LlamaConfig {
+        let config = LlamaConfig {
             n_layers,
             embedding,
             ffn,
@@ -113,7 +123,34 @@ impl LlamaConfig {
             vocab_size,
             tied_output,
             layers,
-        })
+        };
+        config.check_file(gguf)?;
+        Ok(config)
+    }
+
+    /// Checks that this config can drive `gguf`: every width the forward
+    /// passes compute fits in u32, and every tensor the model reads is in the
+    /// file with the shape the config implies. [`LlamaConfig::from_gguf`]
+    /// runs it; the loaders run it again on a caller's config.
+    pub fn check_file(&self, gguf: &Gguf) -> Result<()> {
+        if self.layers.len() != self.n_layers as usize {
+            return Err(invalid(
+                "llama.block_count",
+                format!("is {}, but the config has {} layers", self.n_layers, self.layers.len()),
+            ));
+        }
+        for a in &self.layers {
+            let heads =
+                [("llama.attention.head_count", a.q_heads), ("llama.attention.head_count_kv", a.kv_heads)];
+            let dims =
+                [("llama.attention.key_length", a.head_dim), ("llama.attention.value_length", a.v_head_dim)];
+            for ((head_key, n), (dim_key, d)) in heads.iter().flat_map(|h| dims.iter().map(move |d| (h, d))) {
+                if n.checked_mul(*d).is_none() {
+                    return Err(invalid(head_key, format!("({n}) times {dim_key} ({d}) overflows 32 bits")));
+                }
+            }
+        }
+        check_tensors(gguf, self)
     }
 
     /// The same model with its KV cache stored as `dtype` in every layer.
@@ -148,6 +185,17 @@ impl LlamaConfig {
 
 fn invalid(key: &str, problem: String) -> Error {
     Error::ModelConfig { key: key.to_string(), problem }
+}
+
+/// An attention-config error, named by the metadata key it came from.
+fn attention_key(e: Error) -> Error {
+    let key = match &e {
+        Error::ZeroHeads { .. } | Error::HeadsNotDivisible { .. } => "llama.attention.head_count_kv",
+        Error::InvalidHeadDim { field: "head_dim", .. } => "llama.attention.key_length",
+        Error::InvalidHeadDim { .. } => "llama.attention.value_length",
+        _ => return e,
+    };
+    invalid(key, e.to_string())
 }
 
 /// A required integer key that must be at least 1.

@@ -136,8 +136,14 @@ impl Generator {
         self.model.cache_mut().reset(self.seq)?;
         let limit = (self.model.config().context_length as u64).min(self.model.cache().capacity_tokens());
 
+        // Nothing to generate: skip the prefill too, the cache stays empty.
+        let prefill = stops.max_tokens != Some(0);
         let started = Instant::now();
-        let mut token = self.next_token(&mut sampler, &prompt).await?;
+        // Without a prefill the loop stops before reading the token.
+        let mut token = match prefill {
+            true => self.next_token(&mut sampler, &prompt).await?,
+            false => 0,
+        };
         let prefill_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -183,7 +189,7 @@ impl Generator {
         }
         let cache = self.model.cache();
         Ok(GenerationStats {
-            prompt_tokens: prompt.len(),
+            prompt_tokens: if prefill { prompt.len() } else { 0 },
             generated_tokens: generated,
             prefill_seconds,
             decode_steps,

@@ -102,6 +102,7 @@ impl LlamaModel {
         kv_capacity_tokens: u32,
         progress: impl FnMut(u64, u64),
     ) -> Result<LlamaModel> {
+        config.check_file(gguf)?;
         let weights = Weights::load(ctx, gguf, &config, progress)?;
         let cache = KvCache::new(
             ctx,
@@ -112,7 +113,7 @@ impl LlamaModel {
             },
         )?;
         let rope = Rope::new(ctx, config.rope_layout, config.rope_base, config.head_dim)?;
-        let scratch = Scratch::new(ctx, &config, PREFILL_CHUNK);
+        let scratch = Scratch::new(ctx, &config, PREFILL_CHUNK)?;
         ctx.take_error()?;
         Ok(LlamaModel {
             ctx: ctx.clone(),

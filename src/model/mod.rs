@@ -20,6 +20,7 @@ pub mod ops;
 mod reference;
 mod reference_ops;
 mod sampler;
+mod tensors;
 
 pub use config::LlamaConfig;
 pub use gguf::{dequantize, require_llama, Gguf, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};

@@ -60,6 +60,7 @@ impl ReferenceModel {
     /// Like [`ReferenceModel::load`] with a caller's config, e.g. one with
     /// f32 KV storage from [`LlamaConfig::with_kv_dtype`].
     pub fn with_config(gguf: &Gguf, config: LlamaConfig) -> Result<ReferenceModel> {
+        config.check_file(gguf)?;
         let (e, f, vocab) = (config.embedding as usize, config.ffn as usize, config.vocab_size as usize);
         let embedding = matrix(gguf, "token_embd.weight", vocab, e)?;
         let blocks = config

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 
 use super::config::LlamaConfig;
-use crate::GpuContext;
+use crate::{GpuContext, Result};
 
 /// Buffers for up to `max_tokens` tokens per step. Widths that vary per
 /// layer (variable GQA) take their largest value.
@@ -43,7 +43,9 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    pub fn new(ctx: &GpuContext, config: &LlamaConfig, max_tokens: u32) -> Scratch {
+    /// Errors (before creating anything) when a buffer would pass the
+    /// adapter's buffer or binding limits.
+    pub fn new(ctx: &GpuContext, config: &LlamaConfig, max_tokens: u32) -> Result<Scratch> {
         let t = max_tokens as u64;
         let widest =
             |f: fn(&crate::AttentionConfig) -> u32| config.layers.iter().map(f).max().unwrap_or(0) as u64;
@@ -52,6 +54,10 @@ impl Scratch {
         let v = widest(|a| a.kv_heads * a.v_head_dim);
         let attn = widest(|a| a.q_heads * a.v_head_dim);
         let (e, f, vocab) = (config.embedding as u64, config.ffn as u64, config.vocab_size as u64);
+        let sizes = [("activations", t * e.max(f).max(q).max(k).max(v).max(attn)), ("logits", vocab)];
+        for (what, n) in sizes {
+            ctx.check_buffer_size(n * 4, what)?;
+        }
         let floats = |label: &str, n: u64| ctx.storage_buffer(label, n * 4);
         let readback = |label: &str, bytes: u64| {
             ctx.device().create_buffer(&wgpu::BufferDescriptor {
@@ -61,7 +67,7 @@ impl Scratch {
                 mapped_at_creation: false,
             })
         };
-        Scratch {
+        Ok(Scratch {
             ids: floats("wgqa token ids", t),
             x: floats("wgqa residual", t * e),
             h: floats("wgqa normed", t * e),
@@ -78,7 +84,7 @@ impl Scratch {
             logits_staged: Cell::new(false),
             token: floats("wgqa greedy token", 1),
             token_staging: readback("wgqa greedy token readback", 4),
-        }
+        })
     }
 
     /// GPU bytes of all the buffers.

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 pub mod model_file;
 
 use wgqa::{
-    reference, AttentionConfig, ContextOptions, DType, FeatureUse, GpuContext, KvCache, KvCacheConfig, Plan,
-    Rope, RopeLayout, SplitPolicy,
+    reference, AdapterClass, AttentionConfig, ContextOptions, DType, FeatureUse, GpuContext, KvCache,
+    KvCacheConfig, Plan, Rope, RopeLayout, SplitPolicy,
 };
 
 /// Tolerances, stated once: |gpu - ref| <= atol + rtol * |ref|.
@@ -32,6 +32,28 @@ pub fn ctx_fallback() -> &'static GpuContext {
         let opts = ContextOptions { f16: FeatureUse::Off, subgroups: FeatureUse::Off, ..Default::default() };
         pollster::block_on(GpuContext::with_options(opts)).expect("a GPU adapter (lavapipe on CI)")
     })
+}
+
+/// A context whose kernels are tiled for `class`, whatever the adapter is.
+pub fn ctx_class(class: AdapterClass) -> &'static GpuContext {
+    static CTX: [OnceLock<GpuContext>; 3] = [const { OnceLock::new() }; 3];
+    let i = AdapterClass::ALL.iter().position(|&c| c == class).expect("a listed class");
+    CTX[i].get_or_init(|| {
+        let opts = ContextOptions { adapter_class: Some(class), ..Default::default() };
+        pollster::block_on(GpuContext::with_options(opts)).expect("a GPU adapter (lavapipe on CI)")
+    })
+}
+
+/// Kernel variants a test can force: the adapter's own, the fallback paths,
+/// and the tiling of every adapter class.
+pub const VARIANTS: [&str; 5] = ["native", "fallback", "cpu tiles", "integrated tiles", "discrete tiles"];
+
+pub fn variant_ctx(i: usize) -> &'static GpuContext {
+    match i {
+        0 => ctx(),
+        1 => ctx_fallback(),
+        _ => ctx_class(AdapterClass::ALL[i - 2]),
+    }
 }
 
 /// Deterministic uniform values in [-1, 1).
@@ -68,6 +90,16 @@ impl SeqData {
     }
 }
 
+/// A non-finite value written into one sequence's K or V at one position.
+#[derive(Clone, Copy, Debug)]
+pub struct Poison {
+    pub seq: usize,
+    pub pos: usize,
+    /// K when true, V otherwise.
+    pub in_k: bool,
+    pub value: f32,
+}
+
 /// Tokens each sequence appends in one step (0 skips it), and whether the
 /// step also attends from them (a fill step only appends).
 #[derive(Clone, Debug)]
@@ -78,6 +110,7 @@ pub struct Step {
 
 /// A self-attention run over sequences of `lens` tokens, fed in `steps`.
 /// Outputs are compared at the attended positions only.
+#[derive(Clone)]
 pub struct Run {
     pub cfg: AttentionConfig,
     pub lens: Vec<usize>,
@@ -88,6 +121,8 @@ pub struct Run {
     pub q_scale: f32,
     pub seed: u64,
     pub ctx: &'static GpuContext,
+    /// Values placed into the data after it is generated.
+    pub poison: Vec<Poison>,
 }
 
 impl Run {
@@ -104,6 +139,7 @@ impl Run {
             q_scale: 1.0,
             seed: 1,
             ctx: ctx(),
+            poison: Vec::new(),
         }
     }
 
@@ -137,9 +173,19 @@ impl Run {
     }
 
     pub fn data(&self) -> Vec<SeqData> {
-        (self.lens.iter().enumerate())
+        let mut data: Vec<SeqData> = (self.lens.iter().enumerate())
             .map(|(i, &len)| SeqData::new(&self.cfg, len, self.seed * 1000 + i as u64, self.q_scale))
-            .collect()
+            .collect();
+        let (hkv, d, dv) =
+            (self.cfg.kv_heads as usize, self.cfg.head_dim as usize, self.cfg.v_head_dim as usize);
+        for p in &self.poison {
+            let (values, width) = match p.in_k {
+                true => (&mut data[p.seq].k, hkv * d),
+                false => (&mut data[p.seq].v, hkv * dv),
+            };
+            values[p.pos * width..(p.pos + 1) * width].fill(p.value);
+        }
+        data
     }
 
     /// Positions each sequence attends from.

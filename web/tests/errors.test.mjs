@@ -47,7 +47,7 @@ test('q_heads not divisible by kv_heads', async () => {
 test('invalid head dim, dtype and scale', async () => {
   assertReadable(await thrown('new t.wgqa.AttentionConfig(4, 2, 30)'), /head_dim must be a multiple of 4.*got 30/);
   assertReadable(await thrown('t.cfg.setDtype("f8")'), /dtype must be "f32" or "f16", got "f8"/);
-  assertReadable(await thrown('t.cfg.setScale(-1)'), /scale must be finite and positive, got -1/);
+  assertReadable(await thrown('t.cfg.setScale(-1)'), /scale must be finite, positive and at most 10000, got -1/);
   assert.equal(await demo.page.evaluate(() => window.t.cfg.dtype), 'f32', 'a failed change leaves the config as it was');
 });
 
@@ -91,4 +91,58 @@ test('without WebGPU the page says so plainly', async () => {
   } finally {
     await page.close();
   }
+});
+
+test('a corrupted model file rejects with a readable Error, and the page still works', { timeout: 240_000 }, async (t) => {
+  const model = await demo.page.evaluate(async () => (await fetch('/models/SmolLM2-135M-Instruct.Q4_1.gguf', { method: 'HEAD' })).ok);
+  if (!model) return t.skip('models/SmolLM2-135M-Instruct.Q4_1.gguf is missing: run scripts/fetch-model.sh first');
+  // Each case patches the default model in the page, as an attacker would,
+  // and hands it to Model.fromBytes.
+  const cases = [
+    ['llama.block_count', 2 ** 31, /llama\.block_count/],
+    ['llama.block_count', 0x01010101, /llama\.block_count/],
+    ['llama.block_count', 29, /llama\.block_count.*30 blocks/],
+    ['llama.attention.head_count', 268435460, /llama\.attention\.head_count/],
+    ['llama.attention.head_count_kv', 9, /blk\.0\.attn_k\.weight/],
+    ['truncate', 5_000_000, /truncated/],
+    ['garbage', 4096, /GGUF/],
+  ];
+  const results = await demo.page.evaluate(async (cases) => {
+    const original = new Uint8Array(await (await fetch('/models/SmolLM2-135M-Instruct.Q4_1.gguf')).arrayBuffer());
+    const out = [];
+    for (const [key, value] of cases) {
+      let bytes;
+      if (key === 'truncate') {
+        bytes = original.slice(0, value);
+      } else if (key === 'garbage') {
+        bytes = new Uint8Array(value).map((_, i) => (i * 2654435761) >>> 24);
+        bytes.set([0x47, 0x47, 0x55, 0x46, 3, 0, 0, 0]);
+      } else {
+        // The key is stored as a u64 length and its bytes, then a u32 type and the value.
+        bytes = original.slice();
+        const needle = new TextEncoder().encode(key);
+        let at = -1;
+        for (let i = 8; i < 1 << 20 && at < 0; i++) {
+          if (bytes[i - 8] === needle.length && bytes[i - 7] === 0 && needle.every((b, j) => bytes[i + j] === b)) at = i;
+        }
+        new DataView(bytes.buffer).setUint32(at + needle.length + 4, value, true);
+      }
+      try {
+        await window.t.wgqa.Model.fromBytes(window.t.ctx, bytes);
+        out.push({ threw: false });
+      } catch (e) {
+        out.push({ threw: true, isError: e instanceof Error, name: e.constructor?.name, message: e.message });
+      }
+    }
+    return out;
+  }, cases.map(([k, v]) => [k, v]));
+  results.forEach((r, i) => assertReadable(r, cases[i][2]));
+  // The context is intact: the small cache still decodes.
+  const len = await demo.page.evaluate(async () => {
+    const { cache, seq } = window.t;
+    await cache.decode(seq, new Float32Array(32), new Float32Array(16), new Float32Array(16));
+    return cache.len(seq);
+  });
+  assert.ok(len >= 1);
+  assert.deepEqual(demo.errors, [], 'no uncaught page errors');
 });
