@@ -62,6 +62,9 @@ pub fn generate(args: GenerateArgs) -> CliResult {
     let template = ChatTemplate::from_gguf(&gguf).ok();
     let model = load(&gguf, args.kv_tokens)?;
     let adapter = model.context().adapter_info().name.clone();
+    if let Some(note) = cpu_note(model.context()) {
+        eprintln!("{note}");
+    }
     let mut generator = Generator::new(model, tokenizer, template);
     if !args.chat {
         print!("{}", args.prompt);
@@ -150,7 +153,29 @@ pub fn info(model: &Path) -> CliResult {
     println!("RoPE:           {:?} pairs, base {}", c.rope_layout, c.rope_base);
     println!("output head:    {}", if c.tied_output { "tied to the embedding" } else { "separate" });
     println!("KV bytes/token: {} (f16, all layers)", c.kv_bytes_per_token());
+    match pollster::block_on(GpuContext::new()) {
+        Ok(ctx) => {
+            let a = ctx.adapter_info();
+            println!("adapter:        {} ({:?}, {:?})", a.name, a.backend, a.device_type);
+            if let Some(note) = cpu_note(&ctx) {
+                println!("{note}");
+            }
+        }
+        Err(e) => println!("adapter:        none ({e})"),
+    }
     Ok(())
+}
+
+/// What to tell a person whose adapter is a CPU rasteriser, plainly.
+fn cpu_note(ctx: &GpuContext) -> Option<String> {
+    ctx.is_cpu_adapter().then(|| {
+        format!(
+            "note: {} runs WebGPU/Vulkan on the CPU here (a software rasteriser, not a GPU), so expect \
+             CPU speeds, well below a GPU's: a few tokens/s for SmolLM2-135M on two cores, and slower \
+             for larger models. `wgqa bench` measures this adapter's limits.",
+            ctx.adapter_info().name
+        )
+    })
 }
 
 pub fn tokenize(model: &Path, text: &str, pieces: bool) -> CliResult {

@@ -58,15 +58,15 @@ proptest! {
         raw in prop::collection::vec(1usize..=5000, 1..=4),
         queries in 1usize..=4,
         page in page_size(),
-        fallback in any::<bool>(),
+        variant in 0..VARIANTS.len(),
         seed in 0u64..1000,
     ) {
         let lens = lens(&cfg, raw);
-        let case = format!("{cfg:?} lens {lens:?} queries {queries} page {page} fallback {fallback}");
+        let case = format!("{cfg:?} lens {lens:?} queries {queries} page {page} {}", VARIANTS[variant]);
         let run = Run::new(cfg, lens).last(queries).with(|r| {
             r.page_size = page;
             r.seed = seed;
-            if fallback { r.ctx = ctx_fallback() }
+            r.ctx = variant_ctx(variant);
         });
         check(&case, &run);
     }
@@ -84,6 +84,7 @@ proptest! {
         scale in prop::option::of(0.01f32..1.0),
         rope in prop::option::of((any::<bool>(), 1.0e4f32..1.0e6)),
         page in page_size(),
+        variant in 0..VARIANTS.len(),
         seed in 0u64..1000,
     ) {
         let mut cfg = cfg.with_causal(causal);
@@ -97,11 +98,12 @@ proptest! {
             .filter(|_| cfg.head_dim % 8 == 0)
             .map(|(adjacent, base)| (if adjacent { RopeLayout::Adjacent } else { RopeLayout::HalfSplit }, base));
         let lens = lens(&cfg, raw);
-        let case = format!("{cfg:?} lens {lens:?} queries {queries} rope {rope:?} page {page}");
+        let case = format!("{cfg:?} lens {lens:?} queries {queries} rope {rope:?} page {page} {}", VARIANTS[variant]);
         let run = Run::new(cfg, lens).last(queries).with(|r| {
             r.page_size = page;
             r.rope = rope;
             r.seed = seed;
+            r.ctx = variant_ctx(variant);
         });
         check(&case, &run);
     }
@@ -114,13 +116,15 @@ proptest! {
         chunk in 1usize..=160,
         splits in 1u32..=4,
         page in page_size(),
+        variant in 0..VARIANTS.len(),
         seed in 0u64..1000,
     ) {
-        let case = format!("{cfg:?} lens {lens:?} chunk {chunk} splits {splits} page {page}");
+        let case = format!("{cfg:?} lens {lens:?} chunk {chunk} splits {splits} page {page} {}", VARIANTS[variant]);
         let run = Run::new(cfg, lens).chunked(chunk).with(|r| {
             r.page_size = page;
             r.splits = SplitPolicy::Fixed(splits);
             r.seed = seed;
+            r.ctx = variant_ctx(variant);
         });
         check(&case, &run);
     }

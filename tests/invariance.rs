@@ -63,11 +63,14 @@ fn prefill_one_chunk_vs_chunks_vs_token_by_token() {
 
 #[test]
 fn fallback_paths_match_fast_paths() {
-    // Without subgroups and shader-f16: packed f16 and shared-memory maxima.
+    // Without subgroups and shader-f16 (packed f16), and every adapter
+    // class's tiling, against the adapter's own variant.
     for cfg in configs() {
-        let run = Run::new(cfg.clone(), vec![500, 90]).last(5);
-        let fast = gpu("fast", &run);
-        let slow = gpu("fallback", &run.with(|r| r.ctx = ctx_fallback()));
-        assert_close(&format!("{cfg:?}: fallback vs fast"), cfg.dtype, &slow, &fast);
+        let run = || Run::new(cfg.clone(), vec![500, 90]).last(5);
+        let fast = gpu("fast", &run());
+        for (i, name) in VARIANTS.iter().enumerate().skip(1) {
+            let other = gpu(name, &run().with(|r| r.ctx = variant_ctx(i)));
+            assert_close(&format!("{cfg:?}: {name} vs native"), cfg.dtype, &other, &fast);
+        }
     }
 }

@@ -89,6 +89,26 @@ fn greedy_capital_of_france_is_paris() {
 }
 
 #[test]
+fn greedy_on_the_gpu_equals_argmax_of_the_logits() {
+    let Some(smol) = smol() else { return };
+    let prompt = smol.tokenizer.encode("The capital of France is").unwrap();
+    let mut model = smol.model();
+    let (gpu, cpu) = (model.cache_mut().add_sequence(), model.cache_mut().add_sequence());
+    let mut on_gpu = pollster::block_on(model.step_greedy(gpu, &prompt)).unwrap();
+    // The logits of a greedy step can still be read, and agree with its token.
+    let logits = pollster::block_on(model.last_logits()).unwrap();
+    assert_eq!(argmax(&logits).unwrap(), on_gpu);
+    let mut on_cpu = argmax(&pollster::block_on(model.step_logits(cpu, &prompt)).unwrap()).unwrap();
+    for step in 0..4 {
+        assert_eq!(on_gpu, on_cpu, "step {step}");
+        on_gpu = pollster::block_on(model.step_greedy(gpu, &[on_gpu])).unwrap();
+        on_cpu = argmax(&pollster::block_on(model.step_logits(cpu, &[on_cpu])).unwrap()).unwrap();
+    }
+    model.cache_mut().free(gpu).unwrap();
+    model.cache_mut().free(cpu).unwrap();
+}
+
+#[test]
 fn gpu_logits_match_the_cpu_reference() {
     let Some(smol) = smol() else { return };
     let tokens = smol.tokenizer.encode("Grouped-query attention shares keys, 42 times.").unwrap();

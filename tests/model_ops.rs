@@ -1,15 +1,18 @@
 //! The llama forward pass's GPU ops against their CPU references: matmul on
-//! every weight type through both kernels, embedding lookup, RMSNorm, SwiGLU,
-//! the residual add, error paths, the real model's tensors, and naga
-//! validation of every model shader variant.
+//! every weight type through both kernels, with RMSNorm, the residual add,
+//! SwiGLU and a Q/K/V split folded in, embedding lookup, RMSNorm, SwiGLU,
+//! the residual add, the greedy argmax, error paths and the real model's
+//! tensors.
 
 mod common;
 
 use common::model_file::default_model_path;
 use common::{ctx, random};
 use half::f16;
-use wgqa::model::ops::{self, reference, Batch, MatmulOptions, MatmulPath, QuantMatrix, RmsNorm};
-use wgqa::model::{dequantize, Gguf, TensorInfo, TensorType, QK};
+use wgqa::model::ops::{
+    self, reference, Batch, Fusion, MatmulOptions, MatmulPath, Output, QuantMatrix, RmsNorm, ARGMAX_NONE,
+};
+use wgqa::model::{argmax, dequantize, Gguf, TensorInfo, TensorType, QK};
 use wgqa::{Error, GpuContext};
 
 /// Tolerance, stated once: |gpu - ref| <= ATOL + RTOL * scale, where scale is
@@ -190,6 +193,154 @@ fn q_k_v_share_one_output_buffer() {
         }
         assert_eq!(&row[offset as usize..], &[7.0; 3], "token {t}: the gap after V was written");
     }
+}
+
+/// Rows of `x` scaled so that tokens differ in magnitude.
+fn varied_tokens(seed: u64, k: u32, tokens: u32) -> Vec<f32> {
+    let x = random(seed, (k * tokens) as usize);
+    x.iter().enumerate().map(|(i, v)| v * (1 + 3 * (i / k as usize)) as f32).collect()
+}
+
+/// The fused matmuls against their CPU twins (`matmul`, then `add` or
+/// `swiglu_halves`), every weight type, both kernels, a few token counts.
+#[test]
+fn fused_matmuls_match_their_twins() {
+    let ctx = ctx();
+    let (k, tokens) = (64u32, [1u32, 3, 5, 17]);
+    let max_t = *tokens.iter().max().unwrap();
+    let x_all = varied_tokens(100, k, max_t);
+    let x_buf = ctx.upload("x", &x_all);
+    let mut batch = Batch::new(ctx, 1).unwrap();
+    for ty in TensorType::ALL {
+        let (m, w) = random_matrix(ty, k, 2 * 48, 102);
+        let n = m.n() as usize;
+        for &t in &tokens {
+            batch.set(t).unwrap();
+            let x = &x_all[..(t * k) as usize];
+            let full = reference::matmul(x, &w, k as usize, n);
+            let scale = matmul_scale(x, &w, k as usize);
+            for path in [MatmulPath::Matvec, MatmulPath::Tiled] {
+                let case = |what: &str| format!("{what} {} tokens={t} {path:?}", ty.name());
+                // Stored.
+                let y = ctx.storage_buffer("y", (t as usize * n * 4) as u64);
+                let f = Fusion { path, output: Output::Store };
+                submit(ctx, |enc| m.matmul_fused(enc, &batch, &x_buf, &y, &f));
+                check(&case("matmul"), &read(&y), &full, &scale);
+
+                // Residual add: y += x W^T.
+                let base = random(103, t as usize * n);
+                let y = ctx.upload("residual", &base);
+                let f = Fusion { path, output: Output::Add };
+                submit(ctx, |enc| m.matmul_fused(enc, &batch, &x_buf, &y, &f));
+                let want = reference::add(&base, &full);
+                let add_scale: Vec<f32> = scale.iter().zip(&base).map(|(s, b)| s + b.abs()).collect();
+                check(&case("matmul + residual add"), &read(&y), &want, &add_scale);
+
+                // SwiGLU of the two halves.
+                let y = ctx.storage_buffer("y", (t as usize * n / 2 * 4) as u64);
+                let f = Fusion { path, output: Output::Swiglu };
+                submit(ctx, |enc| m.matmul_fused(enc, &batch, &x_buf, &y, &f));
+                let want = reference::swiglu_halves(&full, n / 2);
+                // silu(g) u moves by at most about |u| dg + |g| du for small errors.
+                let glu_scale: Vec<f32> = (0..t as usize)
+                    .flat_map(|tok| {
+                        let (row, sc) = (&full[tok * n..(tok + 1) * n], &scale[tok * n..(tok + 1) * n]);
+                        (0..n / 2).map(move |j| {
+                            2.0 * (row[j].abs() * sc[j + n / 2] + row[j + n / 2].abs() * sc[j])
+                                + sc[j]
+                                + sc[j + n / 2]
+                        })
+                    })
+                    .collect();
+                check(&case("matmul + swiglu"), &read(&y), &want, &glu_scale);
+
+                // Q/K/V split over three buffers.
+                let at = [40u32, 72];
+                let widths = [at[0], at[1] - at[0], n as u32 - at[1]];
+                let bufs: Vec<_> =
+                    widths.iter().map(|&w| ctx.storage_buffer("part", (t * w * 4) as u64)).collect();
+                let f = Fusion { path, output: Output::Split { at, rest: [&bufs[1], &bufs[2]] } };
+                submit(ctx, |enc| m.matmul_fused(enc, &batch, &x_buf, &bufs[0], &f));
+                let mut start = 0usize;
+                for (part, &wd) in bufs.iter().zip(&widths) {
+                    let wd = wd as usize;
+                    let pick = |v: &[f32]| -> Vec<f32> {
+                        v.chunks_exact(n).flat_map(|row| row[start..start + wd].to_vec()).collect()
+                    };
+                    check(&case(&format!("split rows {start}..")), &read(part), &pick(&full), &pick(&scale));
+                    start += wd;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_matmul_errors() {
+    let ctx = ctx();
+    let (m, _) = random_matrix(TensorType::Q4_1, 64, 9, 110);
+    let batch = Batch::new(ctx, 2).unwrap();
+    let x = ctx.storage_buffer("x", 2 * 64 * 4);
+    let y = ctx.storage_buffer("y", 2 * 9 * 4);
+    let (k1, k2) = (ctx.storage_buffer("k", 64), ctx.storage_buffer("v", 64));
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    let glu = Fusion { output: Output::Swiglu, ..Default::default() };
+    let err = m.matmul_fused(&mut enc, &batch, &x, &y, &glu).unwrap_err();
+    assert!(err.to_string().contains("even N"), "{err}");
+    let split = Fusion { output: Output::Split { at: [5, 3], rest: [&k1, &k2] }, ..Default::default() };
+    assert!(matches!(m.matmul_fused(&mut enc, &batch, &x, &y, &split), Err(Error::InvalidOp { .. })));
+    let split = Fusion { output: Output::Split { at: [3, 5], rest: [&k1, &k1] }, ..Default::default() };
+    assert!(matches!(m.matmul_fused(&mut enc, &batch, &x, &y, &split), Err(Error::Aliased { .. })));
+    let short = ctx.storage_buffer("short", 8);
+    let split = Fusion { output: Output::Split { at: [3, 5], rest: [&short, &k2] }, ..Default::default() };
+    let err = m.matmul_fused(&mut enc, &batch, &x, &y, &split).unwrap_err();
+    assert!(matches!(err, Error::WrongLength { what: "matmul K output", .. }), "{err}");
+    ctx.queue().submit([enc.finish()]);
+    ctx.take_error().unwrap();
+}
+
+/// The GPU argmax against the CPU's: ties go to the lowest id, -inf is never
+/// chosen unless nothing else is, and whatever the CPU refuses (NaN, +inf,
+/// all -inf) reads as ARGMAX_NONE.
+#[test]
+fn gpu_argmax_matches_the_cpu() {
+    let ctx = ctx();
+    let gpu = |logits: &[f32]| -> u32 {
+        let buf = ctx.upload("logits", logits);
+        let out = ctx.storage_buffer("token", 4);
+        submit(ctx, |enc| ops::argmax(ctx, enc, &buf, logits.len() as u32, &out));
+        pollster::block_on(ctx.read::<u32>(&out)).unwrap()[0]
+    };
+    let mut cases: Vec<Vec<f32>> = vec![
+        random(120, 49152),
+        random(121, 1),
+        random(122, 300),
+        vec![2.0, 5.0, 5.0, 1.0, 5.0],
+        vec![f32::NEG_INFINITY, -1e30, f32::NEG_INFINITY],
+        vec![-0.0, 0.0],
+    ];
+    // Equal maxima far apart, one in each thread's stride.
+    let mut ties = vec![0.0f32; 1000];
+    ties[999] = 3.0;
+    ties[257] = 3.0;
+    cases.push(ties);
+    for (i, logits) in cases.iter().enumerate() {
+        assert_eq!(gpu(logits), argmax(logits).unwrap(), "case {i}");
+    }
+    for bad in [
+        vec![1.0, f32::NAN, 2.0],
+        vec![1.0, f32::INFINITY],
+        vec![f32::NEG_INFINITY; 600],
+        vec![f32::from_bits(0xffc0_0001), 0.0],
+    ] {
+        assert!(argmax(&bad).is_err());
+        assert_eq!(gpu(&bad), ARGMAX_NONE, "{bad:?}");
+    }
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    let buf = ctx.storage_buffer("logits", 16);
+    assert!(matches!(ops::argmax(ctx, &mut enc, &buf, 0, &buf), Err(Error::InvalidOp { .. })));
+    assert!(matches!(ops::argmax(ctx, &mut enc, &buf, 8, &buf), Err(Error::WrongLength { .. })));
+    assert!(matches!(ops::argmax(ctx, &mut enc, &buf, 4, &buf), Err(Error::Aliased { .. })));
 }
 
 #[test]

@@ -47,7 +47,7 @@ proptest! {
         chunk in 1usize..=40,
         splits in 1u32..=4,
         poison in prop::collection::vec((0usize..3, 0usize..90, any::<bool>(), 0usize..3), 1..=3),
-        fallback in any::<bool>(),
+        variant in 0..VARIANTS.len(),
         seed in 0u64..1000,
     ) {
         let values = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
@@ -69,10 +69,14 @@ proptest! {
         let clean = base.with(|r| {
             r.seed = seed;
             r.splits = SplitPolicy::Fixed(splits);
-            if fallback { r.ctx = ctx_fallback() }
+            r.ctx = variant_ctx(variant);
         });
         let poisoned = Run { poison: poison.clone(), ..clean.clone() };
-        let case = format!("{cfg:?} lens {lens:?} steps {:?} splits {splits} poison {poison:?}", clean.steps);
+        let case = format!(
+            "{cfg:?} lens {lens:?} steps {:?} splits {splits} poison {poison:?} {}",
+            clean.steps,
+            VARIANTS[variant]
+        );
         let want = blind_rows(&poisoned, &clean.gpu().unwrap());
         let got = blind_rows(&poisoned, &poisoned.gpu().unwrap());
         for (s, (g, w)) in got.iter().zip(&want).enumerate() {

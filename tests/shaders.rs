@@ -9,30 +9,58 @@ use wgqa::model::TensorType;
 fn constant_sets(kernel: Kernel) -> Vec<Vec<(&'static str, f64)>> {
     let types = TensorType::ALL.map(|t| t.ggml_id() as f64);
     match kernel {
-        Kernel::Attend => vec![vec![
-            ("WG", 64.0),
-            ("HEAD_DIM4", 16.0),
-            ("V_DIM4", 16.0),
-            ("COLS", 4.0),
-            ("Q_HEADS", 9.0),
-            ("KV_HEADS", 3.0),
-            ("GH", 3.0),
-            ("BQ", 10.0),
-            ("CAUSAL", 1.0),
-            ("WINDOW", 0.0),
-            ("SCALE", 0.125),
-            ("SOFTCAP", 0.0),
-            ("HAS_SINKS", 1.0),
-        ]],
+        // One set per adapter class's tiling (dim lanes, key lanes, keys per
+        // lane, vec4 columns per lane), with the rows each allows.
+        Kernel::Attend => {
+            [(4.0, 16.0, 4.0, 4.0, 2.0), (8.0, 16.0, 2.0, 2.0, 2.0), (16.0, 16.0, 1.0, 1.0, 2.0)]
+                .map(|(tx, ty, kpt, per_lane, bq)| {
+                    vec![
+                        ("TX", tx),
+                        ("TY", ty),
+                        ("KPT", kpt),
+                        ("KPL", per_lane),
+                        ("VPL", per_lane),
+                        ("HEAD_DIM4", 16.0),
+                        ("V_DIM4", 16.0),
+                        ("Q_HEADS", 9.0),
+                        ("KV_HEADS", 3.0),
+                        ("GH", 3.0),
+                        ("BQ", bq),
+                        ("CAUSAL", 1.0),
+                        ("WINDOW", 0.0),
+                        ("SCALE", 0.125),
+                        ("SOFTCAP", 0.0),
+                        ("HAS_SINKS", 1.0),
+                    ]
+                })
+                .to_vec()
+        }
         Kernel::Merge => vec![vec![("Q_HEADS", 9.0), ("V_DIM4", 16.0), ("HAS_SINKS", 1.0)]],
         Kernel::Append | Kernel::Rope => vec![vec![("HEADS", 3.0), ("DIM4", 16.0), ("ROPE", 2.0)]],
         Kernel::Copy => vec![vec![]],
+        Kernel::Fma => vec![vec![("ITERS", 0.0)], vec![("ITERS", 4096.0)]],
         Kernel::RepeatKv => {
             vec![vec![("KV_HEADS", 3.0), ("GROUP", 3.0), ("DIM4", 16.0), ("PAGE_SIZE", 16.0)]]
         }
-        Kernel::Matvec | Kernel::Matmul => types
-            .map(|w| vec![("WTYPE", w), ("K", 576.0), ("N", 192.0), ("Y_STRIDE", 960.0), ("Y_OFFSET", 576.0)])
-            .to_vec(),
+        Kernel::Matvec | Kernel::Matmul => {
+            let plain =
+                |w| vec![("WTYPE", w), ("K", 576.0), ("N", 192.0), ("Y_STRIDE", 960.0), ("Y_OFFSET", 576.0)];
+            let mut sets: Vec<_> = types.map(plain).to_vec();
+            // Every fusion: residual add, SwiGLU, Q/K/V split.
+            for (out, n0, n1) in [(1.0, 960.0, 960.0), (2.0, 3072.0, 3072.0), (0.0, 576.0, 768.0)] {
+                sets.push(vec![
+                    ("WTYPE", 3.0),
+                    ("K", 576.0),
+                    ("N", if out == 2.0 { 3072.0 } else { 960.0 }),
+                    ("Y_STRIDE", n0),
+                    ("OUT", out),
+                    ("N0", n0),
+                    ("N1", n1),
+                ]);
+            }
+            sets
+        }
+        Kernel::Argmax => vec![vec![("N", 49152.0)]],
         Kernel::Embed => types.map(|w| vec![("WTYPE", w), ("K", 576.0), ("N", 49152.0)]).to_vec(),
         Kernel::RmsNorm => vec![vec![("D4", 144.0), ("EPS", 1e-5)]],
         Kernel::Elementwise => [0.0, 1.0].map(|op| vec![("OP", op), ("WIDTH", 1536.0)]).to_vec(),

@@ -2,39 +2,56 @@
 //
 // A workgroup owns one KV head and every query row that reads it: up to
 // `ROWS` rows made of `BQ` query tokens x `GH` query heads of the head's group.
-// Each key and value vector of the head is fetched from memory once per
-// workgroup and used by all its rows, which is the point of GQA. Decode is
-// the case of one query token per sequence; prefill packs tokens into rows.
+// Its `TX * TY` invocations form `TY` key lanes of `TX` dim lanes: dim lane
+// `x` owns the vec4 columns `x, x + TX, x + 2 TX, ...` of the head dims, so
+// neighbouring invocations read neighbouring addresses of a key, and key lane
+// `y` takes keys `y, y + TY, y + 2 TY, ...` of the workgroup's range, `KPT`
+// of them per tile of `TILE = KPT * TY` keys. Every K and V
+// element of the range is loaded from memory exactly once, by one invocation,
+// and used there for all rows: the rows' query slices and output
+// accumulators live in that invocation's registers.
 //
-// Per tile of `WG` keys:
-//   1. each thread scores its own key against every row, holding four K
-//      vectors in registers at a time (K read once);
-//   2. the tile's row maxima update the online-softmax state;
-//   3. threads take (row, 4-wide column) pairs of the output and accumulate
-//      the tile's keys (V rows are shared through the cache across rows).
-// All per-row state lives in workgroup memory, indexed freely: per-thread
-// arrays indexed by row compile to select chains on some drivers (lavapipe).
+// Per tile:
+//   1. each invocation dots its K slices with every row's query slice;
+//   2. `tile_dots` adds up the `TX` partial sums of each (key, row);
+//   3. each invocation folds its keys into its own online-softmax state per
+//      row (max, sum, output slice), reading each V slice once.
+// Where `tile_dots` goes through workgroup memory, its two barriers are the
+// tile's shared work, so a tile holds several keys per lane.
+// A key lane is a split of its own: at the end, the `TY` states of each row
+// are merged by their log-sum-exp, like the key splits in `merge.wgsl`.
+//
+// A masked key (causal, window, past the range) leaves a row's state as it
+// was, chosen by `select`, so NaN or inf in its K or V cannot leak in.
+// Register arrays are indexed only by loops of constant trip count (override
+// constants), which drivers unroll into plain registers.
 //
 // With one key split the workgroup normalises and writes `out` itself;
 // otherwise the unnormalised output, row max and row sum go to `partial`, one
 // slot per split, and `merge.wgsl` combines them.
 //
 // The prelude defines `kv4`, `kv_load`, MASKED and the plan layout;
-// `finish.wgsl` the final normalisation; `tile_max` and the `Lanes` builtins
-// it needs come from a subgroup or a workgroup-memory version.
+// `finish.wgsl` the final normalisation; `tile_dots`, `lane` and the `Lanes`
+// builtins come from a subgroup or a workgroup-memory version.
 
-override WG: u32 = 64u;
+// Dim lanes and key lanes of a workgroup.
+override TX: u32;
+override TY: u32;
+override WG: u32 = TX * TY;
+// Keys per key lane per tile.
+override KPT: u32 = 1u;
+override TILE: u32 = KPT * TY;
+// vec4 columns of K and of V one dim lane owns.
+override KPL: u32;
+override VPL: u32;
 override HEAD_DIM4: u32;
 override V_DIM4: u32;
 override Q_HEADS: u32;
 override KV_HEADS: u32;
-// Query heads handled per workgroup and query tokens per block; ROWS = GH * BQ
-// sizes the per-row workgroup state.
+// Query heads handled per workgroup and query tokens per block.
 override GH: u32;
 override BQ: u32;
 override ROWS: u32 = GH * BQ;
-// V columns (vec4) one thread accumulates per row: 4, 2 or 1, dividing V_DIM4.
-override COLS: u32 = 1u;
 override CAUSAL: bool = true;
 // 0 means no sliding window.
 override WINDOW: u32 = 0u;
@@ -43,6 +60,14 @@ override SCALE: f32;
 override SOFTCAP: f32 = 0.0;
 
 const LOG2E: f32 = 1.4426950408889634;
+// Register budget of one invocation: ROWS * KPL and ROWS * VPL vec4s, at
+// most MAX_ROWS rows (the host keeps to both).
+const REGS: u32 = 32u;
+const MAX_ROWS: u32 = 8u;
+// Most keys per key lane per tile (the host keeps KPT to it).
+const MAX_KPT: u32 = 4u;
+// Partial and full dot products of a lane's keys: [key][row].
+const DOTS: u32 = MAX_KPT * MAX_ROWS;
 
 @group(0) @binding(0) var<storage, read> plan: array<u32>;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
@@ -52,18 +77,9 @@ const LOG2E: f32 = 1.4426950408889634;
 @group(0) @binding(5) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 
-// Scores, then probabilities, of the tile: [row][key].
-var<workgroup> probs: array<f32, ROWS * WG>;
-// Unnormalised output: [row][column].
-var<workgroup> acc: array<vec4<f32>, ROWS * V_DIM4>;
-var<workgroup> row_max: array<f32, ROWS>;
-var<workgroup> row_sum: array<f32, ROWS>;
-// Rescale of the row's state when its max grows in a tile.
-var<workgroup> row_alpha: array<f32, ROWS>;
-// Offset of the row's query vector.
-var<workgroup> row_q: array<u32, ROWS>;
-// Cache slot of each key of the tile.
-var<workgroup> key_slot: array<u32, WG>;
+// One row's per-key-lane states while they are merged.
+var<workgroup> merge_o: array<vec4<f32>, WG * VPL>;
+var<workgroup> merge_ml: array<vec2<f32>, WG>;
 
 fn visible(q_pos: u32, k_pos: u32) -> bool {
     if CAUSAL && k_pos > q_pos {
@@ -71,10 +87,6 @@ fn visible(q_pos: u32, k_pos: u32) -> bool {
     }
     let dist = select(k_pos - q_pos, q_pos - k_pos, k_pos <= q_pos);
     return WINDOW == 0u || dist < WINDOW;
-}
-
-fn seen_v(v: kv4, seen: bool) -> vec4<f32> {
-    return select(vec4<f32>(0.0), kv_load(v), seen);
 }
 
 // tanh that keeps its relative precision near 0, where builtins computed
@@ -96,7 +108,9 @@ fn logit(dot_qk: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, lanes: Lanes) {
-    let lid = lanes.lid;
+    let lid = lane(lanes);
+    let x = lid % TX;
+    let y = lid / TX;
     let group = Q_HEADS / KV_HEADS;
     let chunks = (group + GH - 1u) / GH;
     let split = wid.x;
@@ -115,7 +129,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, lanes: Lanes) {
     let kv_len = plan[e + 3u];
     let pages = plan[e + 4u];
     let split_len = plan[e + 5u];
-    let rows = n_tok * n_heads;
 
     // Keys this workgroup can see: its split, cut to the rows' visible range.
     var k_begin = split * split_len;
@@ -130,132 +143,128 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, lanes: Lanes) {
         k_begin = max(k_begin, q_pos0 + 1u - WINDOW);
     }
 
-    for (var r = lid; r < rows; r += WG) {
-        row_q[r] = ((q_tok0 + r / n_heads) * Q_HEADS + head0 + r % n_heads) * HEAD_DIM4;
-        row_max[r] = MASKED;
-        row_sum[r] = 0.0;
-    }
-    for (var i = lid; i < rows * V_DIM4; i += WG) {
-        acc[i] = vec4<f32>(0.0);
-    }
-    workgroupBarrier();
-
-    for (var tile = k_begin; tile < k_end; tile += WG) {
-        // 1. Score this thread's key against every row.
-        let key = tile + lid;
-        if key < k_end {
-            let page = plan[pages + key / page_size];
-            let slot = (page * KV_HEADS + kvh) * page_size + key % page_size;
-            key_slot[lid] = slot;
-            score_key(slot * HEAD_DIM4, lid, rows);
-            for (var r = 0u; r < rows; r++) {
-                let i = r * WG + lid;
-                probs[i] = select(MASKED, logit(probs[i]), visible(q_pos0 + r / n_heads, key));
+    // This lane's query slices (zero for rows past the block) and state.
+    var qr: array<vec4<f32>, REGS>;
+    var o: array<vec4<f32>, REGS>;
+    var m: array<f32, MAX_ROWS>;
+    var l: array<f32, MAX_ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        let row_ok = r / GH < n_tok && r % GH < n_heads;
+        let qb = ((q_tok0 + r / GH) * Q_HEADS + head0 + r % GH) * HEAD_DIM4;
+        for (var j = 0u; j < KPL; j++) {
+            let d = x + j * TX;
+            if row_ok && d < HEAD_DIM4 {
+                qr[r * KPL + j] = q[qb + d];
             }
-        } else {
-            for (var r = 0u; r < rows; r++) {
-                probs[r * WG + lid] = MASKED;
+        }
+        m[r] = MASKED;
+    }
+
+    for (var tile = k_begin; tile < k_end; tile += TILE) {
+        // This lane's keys of the tile are `tile + kk * TY + y`.
+        var slot: array<u32, MAX_KPT>;
+        var live: array<bool, MAX_KPT>;
+        for (var kk = 0u; kk < KPT; kk++) {
+            let key = tile + kk * TY + y;
+            live[kk] = key < k_end;
+            if live[kk] {
+                slot[kk] = (plan[pages + key / page_size] * KV_HEADS + kvh) * page_size + key % page_size;
             }
         }
 
-        // 2. Online softmax: new row maxima, then this key's probabilities.
-        tile_max(lanes, rows);
-        for (var r = 0u; r < rows; r++) {
-            let i = r * WG + lid;
-            let s = probs[i];
-            probs[i] = select(0.0, exp2(s - row_max[r]), s != MASKED);
-        }
-        workgroupBarrier();
-
-        // 3. Accumulate P.V. A work item is a row and COLS columns `span`
-        //    apart, so neighbouring threads read neighbouring V vectors and
-        //    each probability is loaded once for COLS columns.
-        let n_keys = min(WG, k_end - tile);
-        let span = V_DIM4 / COLS;
-        for (var i = lid; i < rows * span; i += WG) {
-            let r = i / span;
-            let c = i % span;
-            var o0 = vec4<f32>(0.0);
-            var o1 = vec4<f32>(0.0);
-            var o2 = vec4<f32>(0.0);
-            var o3 = vec4<f32>(0.0);
-            var l = 0.0;
-            for (var t = 0u; t < n_keys; t++) {
-                let p = probs[r * WG + t];
-                let v = key_slot[t] * V_DIM4 + c;
-                // A key this row cannot see has p = 0; its V is replaced,
-                // not multiplied by 0, so a NaN or inf there stays out.
-                let seen = p != 0.0;
-                o0 += p * seen_v(v_pool[v], seen);
-                if COLS > 1u {
-                    o1 += p * seen_v(v_pool[v + span], seen);
+        // 1. Partial q.k of this lane's K slices, for every row.
+        var acc: array<f32, DOTS>;
+        for (var kk = 0u; kk < KPT; kk++) {
+            if live[kk] {
+                for (var j = 0u; j < KPL; j++) {
+                    let d = x + j * TX;
+                    if d < HEAD_DIM4 {
+                        let k = kv_load(k_pool[slot[kk] * HEAD_DIM4 + d]);
+                        for (var r = 0u; r < ROWS; r++) {
+                            acc[kk * MAX_ROWS + r] += dot(qr[r * KPL + j], k);
+                        }
+                    }
                 }
-                if COLS > 2u {
-                    o2 += p * seen_v(v_pool[v + 2u * span], seen);
-                    o3 += p * seen_v(v_pool[v + 3u * span], seen);
-                }
-                l += p;
-            }
-            let a = row_alpha[r];
-            let at = r * V_DIM4 + c;
-            acc[at] = acc[at] * a + o0;
-            if COLS > 1u {
-                acc[at + span] = acc[at + span] * a + o1;
-            }
-            if COLS > 2u {
-                acc[at + 2u * span] = acc[at + 2u * span] * a + o2;
-                acc[at + 3u * span] = acc[at + 3u * span] * a + o3;
-            }
-            if c == 0u {
-                row_sum[r] = row_sum[r] * a + l;
             }
         }
-        workgroupBarrier();
+        // 2. Full dot products.
+        acc = tile_dots(lanes, acc);
+
+        // 3. Fold each key into each row's state: new max, rescale, P.V.
+        for (var kk = 0u; kk < KPT; kk++) {
+            let key = tile + kk * TY + y;
+            var alpha: array<f32, MAX_ROWS>;
+            var p: array<f32, MAX_ROWS>;
+            var seen: array<bool, MAX_ROWS>;
+            var any_seen = false;
+            for (var r = 0u; r < ROWS; r++) {
+                seen[r] = live[kk] && visible(q_pos0 + r / GH, key);
+                let s = logit(acc[kk * MAX_ROWS + r]);
+                let m_new = select(m[r], max(m[r], s), seen[r]);
+                alpha[r] = exp2(m[r] - m_new);
+                p[r] = select(0.0, exp2(s - m_new), seen[r]);
+                l[r] = l[r] * alpha[r] + p[r];
+                m[r] = m_new;
+                any_seen = any_seen || seen[r];
+            }
+            if any_seen {
+                for (var j = 0u; j < VPL; j++) {
+                    let d = x + j * TX;
+                    if d < V_DIM4 {
+                        let v = kv_load(v_pool[slot[kk] * V_DIM4 + d]);
+                        for (var r = 0u; r < ROWS; r++) {
+                            let i = r * VPL + j;
+                            o[i] = select(o[i], o[i] * alpha[r] + p[r] * v, seen[r]);
+                        }
+                    }
+                }
+            }
+        }
     }
 
-    // Write the output, or this split's partial result.
+    // Merge the key lanes' states row by row; key lane 0 writes the result.
     let stride = V_DIM4 * 4u + 2u;
-    for (var i = lid; i < rows * V_DIM4; i += WG) {
-        let r = i / V_DIM4;
-        let c = i % V_DIM4;
-        let head = head0 + r % n_heads;
-        let row = (q_tok0 + r / n_heads) * Q_HEADS + head;
-        if n_splits == 1u {
-            out[row * V_DIM4 + c] = acc[i] * finish_scale(row_max[r], row_sum[r], head);
-        } else {
+    for (var r = 0u; r < ROWS; r++) {
+        workgroupBarrier();
+        merge_ml[lid] = vec2<f32>(m[r], l[r]);
+        for (var j = 0u; j < VPL; j++) {
+            merge_o[lid * VPL + j] = o[r * VPL + j];
+        }
+        workgroupBarrier();
+        if y == 0u && r / GH < n_tok && r % GH < n_heads {
+            var mm = MASKED;
+            for (var t = 0u; t < TY; t++) {
+                mm = max(mm, merge_ml[t * TX + x].x);
+            }
+            var ll = 0.0;
+            for (var t = 0u; t < TY; t++) {
+                let ml = merge_ml[t * TX + x];
+                ll += exp2(ml.x - mm) * ml.y;
+            }
+            let head = head0 + r % GH;
+            let row = (q_tok0 + r / GH) * Q_HEADS + head;
+            let scale = finish_scale(mm, ll, head);
             let base = (row * n_splits + split) * stride;
-            for (var j = 0u; j < 4u; j++) {
-                partial[base + c * 4u + j] = acc[i][j];
+            for (var j = 0u; j < VPL; j++) {
+                let d = x + j * TX;
+                if d < V_DIM4 {
+                    var sum = vec4<f32>(0.0);
+                    for (var t = 0u; t < TY; t++) {
+                        sum += exp2(merge_ml[t * TX + x].x - mm) * merge_o[(t * TX + x) * VPL + j];
+                    }
+                    if n_splits == 1u {
+                        out[row * V_DIM4 + d] = sum * scale;
+                    } else {
+                        for (var c = 0u; c < 4u; c++) {
+                            partial[base + d * 4u + c] = sum[c];
+                        }
+                    }
+                }
             }
-            if c == 0u {
-                partial[base + V_DIM4 * 4u] = row_max[r];
-                partial[base + V_DIM4 * 4u + 1u] = row_sum[r];
+            if n_splits > 1u && x == 0u {
+                partial[base + V_DIM4 * 4u] = mm;
+                partial[base + V_DIM4 * 4u + 1u] = ll;
             }
-        }
-    }
-}
-
-// Raw q.k of the key at `k_base` against every row, into this thread's
-// column of `probs`. Four K vectors stay in registers while all rows use them.
-fn score_key(k_base: u32, lid: u32, rows: u32) {
-    for (var r = 0u; r < rows; r++) {
-        probs[r * WG + lid] = 0.0;
-    }
-    var d = 0u;
-    for (; d + 4u <= HEAD_DIM4; d += 4u) {
-        let k0 = kv_load(k_pool[k_base + d]);
-        let k1 = kv_load(k_pool[k_base + d + 1u]);
-        let k2 = kv_load(k_pool[k_base + d + 2u]);
-        let k3 = kv_load(k_pool[k_base + d + 3u]);
-        for (var r = 0u; r < rows; r++) {
-            let qb = row_q[r] + d;
-            probs[r * WG + lid] += dot(q[qb], k0) + dot(q[qb + 1u], k1) + dot(q[qb + 2u], k2) + dot(q[qb + 3u], k3);
-        }
-    }
-    for (; d < HEAD_DIM4; d++) {
-        let k0 = kv_load(k_pool[k_base + d]);
-        for (var r = 0u; r < rows; r++) {
-            probs[r * WG + lid] += dot(q[row_q[r] + d], k0);
         }
     }
 }

@@ -43,27 +43,41 @@ fn half_scale(b: u32) -> f32 {
     return unpack2x16float(w_scales[b / 2u])[b % 2u];
 }
 
-// Unit u of block b: (elements 4u..4u+3, elements 16+4u..16+4u+3).
-fn dequant_unit(b: u32, u: u32) -> array<vec4<f32>, 2> {
+// Block b's scale and minimum (d, m): a value is q * d + m. Q8_0 and Q4_0
+// have no minimum (their offset of -8 is applied to q); F32 and F16 none.
+fn block_scale(b: u32) -> vec2<f32> {
+    if WTYPE == 3u {
+        return unpack2x16float(w_scales[b]);
+    }
+    if WTYPE == 8u || WTYPE == 2u {
+        return vec2<f32>(half_scale(b), 0.0);
+    }
+    return vec2<f32>(1.0, 0.0);
+}
+
+// Unit u of block b: (elements 4u..4u+3, elements 16+4u..16+4u+3), with
+// the block's `dm` from `block_scale` (loaded once for its four units).
+fn dequant_unit_scaled(b: u32, u: u32, dm: vec2<f32>) -> array<vec4<f32>, 2> {
     if WTYPE == 1u {
         let i = b * 16u + 2u * u;
         return array<vec4<f32>, 2>(f16_word2(i), f16_word2(i + 8u));
     }
     if WTYPE == 8u {
-        let d = half_scale(b);
         let i = b * 8u + u;
-        return array<vec4<f32>, 2>(signed_bytes(w_quants[i]) * d, signed_bytes(w_quants[i + 4u]) * d);
+        return array<vec4<f32>, 2>(signed_bytes(w_quants[i]) * dm.x, signed_bytes(w_quants[i + 4u]) * dm.x);
     }
     if WTYPE == 2u {
-        let d = half_scale(b);
         let w = w_quants[b * 4u + u];
-        return array<vec4<f32>, 2>((nibbles(w, 0u) - 8.0) * d, (nibbles(w, 4u) - 8.0) * d);
+        return array<vec4<f32>, 2>((nibbles(w, 0u) - 8.0) * dm.x, (nibbles(w, 4u) - 8.0) * dm.x);
     }
     if WTYPE == 3u {
-        let dm = unpack2x16float(w_scales[b]);
         let w = w_quants[b * 4u + u];
         return array<vec4<f32>, 2>(nibbles(w, 0u) * dm.x + dm.y, nibbles(w, 4u) * dm.x + dm.y);
     }
     let i = b * 32u + 4u * u;
     return array<vec4<f32>, 2>(f32_word4(i), f32_word4(i + 16u));
+}
+
+fn dequant_unit(b: u32, u: u32) -> array<vec4<f32>, 2> {
+    return dequant_unit_scaled(b, u, block_scale(b));
 }

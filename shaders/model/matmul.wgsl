@@ -5,22 +5,11 @@
 // block for every token of the tile, so a weight is dequantised once per
 // tile. All threads read the same activations at the same time, which
 // caches serve as a broadcast; staging them in workgroup memory instead
-// costs two barriers per block, which CPU adapters pay dearly for.
-
-// Output rows (the weight's row count).
-override N: u32 = 1u;
-// Floats between two tokens' outputs, and the first output's offset: lets
-// Q, K and V projections write into one fused buffer.
-override Y_STRIDE: u32 = 1u;
-override Y_OFFSET: u32 = 0u;
+// costs two barriers per block, which CPU adapters pay dearly for. The
+// outputs are in `matmul_io.wgsl`, as for the matvec.
 
 const MM_ROWS: u32 = 64u;
 const MM_TOKS: u32 = 16u;
-
-// batch[0]: tokens in this step.
-@group(0) @binding(0) var<storage, read> batch: array<u32>;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(
@@ -32,34 +21,53 @@ fn main(
     let tok0 = wid.z * MM_TOKS;
     let tokens = batch[0];
     let ntok = select(0u, min(MM_TOKS, tokens - tok0), tok0 < tokens);
-    if row >= N {
+    let rows = out_rows();
+    if row >= rows {
         return;
     }
     let blocks = K / 32u;
-    let k4 = K / 4u;
+    let partner = row + select(0u, rows, OUT == 2u);
 
     var acc: array<f32, MM_TOKS>;
+    var acc_pair: array<f32, MM_TOKS>;
     for (var blk = 0u; blk < blocks; blk++) {
         var w: array<vec4<f32>, 8>;
+        var wp: array<vec4<f32>, 8>;
+        let b = row * blocks + blk;
+        let dm = block_scale(b);
         for (var u = 0u; u < 4u; u++) {
-            let d = dequant_unit(row * blocks + blk, u);
+            let d = dequant_unit_scaled(b, u, dm);
             w[u] = d[0];
             w[u + 4u] = d[1];
         }
+        if OUT == 2u {
+            let bp = partner * blocks + blk;
+            let dmp = block_scale(bp);
+            for (var u = 0u; u < 4u; u++) {
+                let d = dequant_unit_scaled(bp, u, dmp);
+                wp[u] = d[0];
+                wp[u + 4u] = d[1];
+            }
+        }
         for (var t = 0u; t < MM_TOKS; t++) {
             if t < ntok {
-                let xi = (tok0 + t) * k4 + blk * 8u;
                 var s = 0.0;
+                var sp = 0.0;
                 for (var c = 0u; c < 8u; c++) {
-                    s += dot(w[c], x[xi + c]);
+                    let xc = x[(tok0 + t) * (K / 4u) + blk * 8u + c];
+                    s += dot(w[c], xc);
+                    if OUT == 2u {
+                        sp += dot(wp[c], xc);
+                    }
                 }
                 acc[t] += s;
+                acc_pair[t] += sp;
             }
         }
     }
     for (var t = 0u; t < MM_TOKS; t++) {
         if t < ntok {
-            y[(tok0 + t) * Y_STRIDE + Y_OFFSET + row] = acc[t];
+            store(tok0 + t, row, acc[t], acc_pair[t]);
         }
     }
 }

@@ -1,70 +1,62 @@
-// Decode matmul: y[t, n] = sum_k x[t, k] * W[n, k] for a few tokens.
+// Decode matmul: y[t, n] = sum_k x[t, k] * W[n, k], one token a workgroup
+// row (tokens along z).
 //
-// A workgroup owns MV_ROWS output rows and MV_TOKS tokens; MV_LANES threads
-// share a row and stride over its 8-element units (consecutive threads read
-// consecutive weight words). Each unit is dequantised once and used for
-// every token. One barrier, then one thread per (row, token) sums the
-// lanes' partials: fewer barriers than a tree, which matters on CPU adapters.
+// MV_WG threads, each owning MV_R output rows (row, row + MV_WG, ...), walk
+// their rows along K block by block; each activation a thread loads serves
+// all MV_R rows. On CPU adapters every load at a per-thread address costs a
+// scalar load per lane, so the activation loads, not the weights, would
+// dominate with one row a thread. Under SwiGLU a thread owns MV_R / 2 rows
+// and their partner rows. No barriers. Outputs are in `matmul_io.wgsl`.
 
-// Output rows (the weight's row count).
-override N: u32 = 1u;
-// Floats between two tokens' outputs, and the first output's offset: lets
-// Q, K and V projections write into one fused buffer.
-override Y_STRIDE: u32 = 1u;
-override Y_OFFSET: u32 = 0u;
+const MV_WG: u32 = 16u;
+const MV_R: u32 = 4u;
 
-const MV_LANES: u32 = 8u;
-const MV_ROWS: u32 = 8u;
-const MV_TOKS: u32 = 4u;
-
-// batch[0]: tokens in this step.
-@group(0) @binding(0) var<storage, read> batch: array<u32>;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-var<workgroup> partials: array<f32, MV_ROWS * MV_LANES * MV_TOKS>;
-
-@compute @workgroup_size(64)
+@compute @workgroup_size(16)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row0 = (wid.y * nwg.x + wid.x) * MV_ROWS;
-    let row = row0 + lid / MV_LANES;
-    let tok0 = wid.z * MV_TOKS;
-    let tokens = batch[0];
-    let ntok = select(0u, min(MV_TOKS, tokens - tok0), tok0 < tokens);
+    let t = wid.z;
+    if t >= batch[0] {
+        return;
+    }
+    let rows = out_rows();
+    let glu = OUT == 2u;
+    // Rows a thread owns, before SwiGLU partners.
+    let own = select(MV_R, MV_R / 2u, glu);
+    let first = (wid.y * nwg.x + wid.x) * MV_WG * own + lid;
+    if first >= rows {
+        return;
+    }
+    var row: array<u32, MV_R>;
+    for (var j = 0u; j < MV_R; j++) {
+        let r = select(first + j * MV_WG, first + (j - own) * MV_WG + rows, j >= own);
+        // Rows past the end compute a copy of the last one and are not stored.
+        row[j] = min(r, N - 1u);
+    }
     let blocks = K / 32u;
-    let k4 = K / 4u;
+    let xt = t * (K / 4u);
 
-    var acc: array<f32, MV_TOKS>;
-    if row < N {
-        for (var i = lid % MV_LANES; i < K / 8u; i += MV_LANES) {
-            let blk = i / 4u;
-            let u = i % 4u;
-            let w = dequant_unit(row * blocks + blk, u);
-            for (var t = 0u; t < MV_TOKS; t++) {
-                if t < ntok {
-                    let xi = (tok0 + t) * k4 + blk * 8u + u;
-                    acc[t] += dot(w[0], x[xi]) + dot(w[1], x[xi + 4u]);
-                }
+    var acc: array<f32, MV_R>;
+    for (var blk = 0u; blk < blocks; blk++) {
+        var dm: array<vec2<f32>, MV_R>;
+        for (var j = 0u; j < MV_R; j++) {
+            dm[j] = block_scale(row[j] * blocks + blk);
+        }
+        for (var u = 0u; u < 4u; u++) {
+            let xa = x[xt + blk * 8u + u];
+            let xb = x[xt + blk * 8u + u + 4u];
+            for (var j = 0u; j < MV_R; j++) {
+                let w = dequant_unit_scaled(row[j] * blocks + blk, u, dm[j]);
+                acc[j] += dot(w[0], xa) + dot(w[1], xb);
             }
         }
     }
-    for (var t = 0u; t < MV_TOKS; t++) {
-        partials[lid * MV_TOKS + t] = acc[t];
-    }
-    workgroupBarrier();
-    if lid < MV_ROWS * MV_TOKS {
-        let r = lid / MV_TOKS;
-        let t = lid % MV_TOKS;
-        var s = 0.0;
-        for (var l = 0u; l < MV_LANES; l++) {
-            s += partials[((r * MV_LANES) + l) * MV_TOKS + t];
-        }
-        if row0 + r < N && t < ntok {
-            y[(tok0 + t) * Y_STRIDE + Y_OFFSET + row0 + r] = s;
+    for (var j = 0u; j < own; j++) {
+        let r = first + j * MV_WG;
+        if r < rows {
+            store(t, r, acc[j], acc[(j + own) % MV_R]);
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The benchmark report (`wgqa bench`): decode attention against a plain
 //! copy kernel on the same adapter, and against itself under MHA / GQA / MQA,
-//! a naive repeat-KV baseline, split-K, f16 and prefill. Everything is
-//! measured in one run and reported as ratios. Native only.
+//! a naive repeat-KV baseline, split-K, f16 and prefill. Every cell is also
+//! held to its roofline: max(bytes / copy bandwidth, FLOPs / FMA rate), both
+//! roofs measured by kernels of their own on the same adapter, as is the
+//! cost of an empty dispatch. Everything is measured in one run and reported
+//! as ratios. Native only.
 
 mod model;
 mod report;
@@ -16,7 +19,7 @@ pub use setup::Decode;
 pub use timer::Clock;
 
 use crate::{AttentionConfig, DType, GpuContext, Result, SplitPolicy};
-use setup::{Copy, Naive};
+use setup::{Copy, Fma, Naive};
 use timer::Timer;
 
 /// How much to measure.
@@ -39,6 +42,19 @@ pub struct DecodeCell {
     pub ms: f64,
     pub gbps: f64,
     pub ratio_to_copy: f64,
+    /// Attention FLOPs of the step: 2 (head_dim + v_head_dim) per query head and key.
+    pub flops: u64,
+    /// max(KV bytes / copy bandwidth, flops / FMA rate).
+    pub roofline_ms: f64,
+    /// roofline_ms / ms: 1 is as fast as this adapter allows.
+    pub ratio_to_roofline: f64,
+}
+
+/// The cost of a dispatch that does nothing, and how many a model token takes.
+#[derive(Clone, Debug, Serialize)]
+pub struct DispatchOverhead {
+    /// One empty dispatch in its own compute pass, as every kernel is recorded.
+    pub empty_dispatch_ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -84,16 +100,29 @@ fn dtype_name(d: DType) -> &'static str {
     }
 }
 
+/// Empty dispatches per timed run of the dispatch-overhead figure.
+const EMPTY_DISPATCHES: usize = 64;
+
 /// Runs every figure on `ctx`'s adapter.
 pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
     let timer = if opts.quick { Timer::new(ctx, 3, 2) } else { Timer::new(ctx, 7, 3) };
     let copy = Copy::new(ctx, if opts.quick { 32 << 20 } else { 128 << 20 });
     let copy_gbps = copy.bytes() as f64 / timer.ms(|e| copy.encode(e))? / 1e6;
+    let fma = Fma::new(ctx, if opts.quick { 64 } else { 256 }, 4096);
+    let fma_gflops = fma.flops() as f64 / timer.ms(|e| fma.encode(e))? / 1e6;
+    let empty = Fma::new(ctx, 1, 0);
+    let empty_dispatch_ms =
+        timer.ms(|e| (0..EMPTY_DISPATCHES).try_for_each(|_| empty.encode(e)))? / EMPTY_DISPATCHES as f64;
+    let roofline_ms =
+        |bytes: u64, flops: u64| (bytes as f64 / copy_gbps).max(flops as f64 / fma_gflops) / 1e6;
 
     let cfg = |q, kv, d, dtype| AttentionConfig::new(q, kv, d).map(|c| c.with_dtype(dtype));
-    let decode_ms = |c: &AttentionConfig, lens: &[u32], split| -> Result<(f64, u64)> {
+    let decode_run = |c: &AttentionConfig, lens: &[u32], split| -> Result<((f64, u64), u64)> {
         let d = Decode::new(ctx, c, lens, split)?;
-        Ok((timer.ms(|e| d.encode(e))?, d.kv_bytes()))
+        Ok(((timer.ms(|e| d.encode(e))?, d.kv_bytes()), d.flops()))
+    };
+    let decode_ms = |c: &AttentionConfig, lens: &[u32], split| -> Result<(f64, u64)> {
+        Ok(decode_run(c, lens, split)?.0)
     };
     let auto = SplitPolicy::default();
 
@@ -101,8 +130,9 @@ pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
     for (q, kv, d) in [(32, 32, 128), (32, 8, 128), (32, 1, 128), (9, 3, 64)] {
         for len in [512, 2048, 8192] {
             for dtype in [DType::F32, DType::F16] {
-                let (ms, bytes) = decode_ms(&cfg(q, kv, d, dtype)?, &[len], auto)?;
+                let ((ms, bytes), flops) = decode_run(&cfg(q, kv, d, dtype)?, &[len], auto)?;
                 let gbps = bytes as f64 / ms / 1e6;
+                let roof = roofline_ms(bytes, flops);
                 decode.push(DecodeCell {
                     q_heads: q,
                     kv_heads: kv,
@@ -112,6 +142,9 @@ pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
                     ms,
                     gbps,
                     ratio_to_copy: gbps / copy_gbps,
+                    flops,
+                    roofline_ms: roof,
+                    ratio_to_roofline: roof / ms,
                 });
             }
         }
@@ -150,7 +183,7 @@ pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
     };
 
     let token = match &opts.model {
-        Some(path) => Some(model::token_time(ctx, &timer, path, 256)?),
+        Some(path) => Some(model::token_time(ctx, &timer, path, 256, copy_gbps)?),
         None => None,
     };
 
@@ -160,6 +193,8 @@ pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
         runs: timer.runs,
         reps: timer.reps,
         copy_gbps,
+        fma_gflops,
+        dispatch: DispatchOverhead { empty_dispatch_ms },
         decode,
         group_scaling,
         speedups: Speedups {

@@ -1,8 +1,10 @@
 //! Where a decode token's time goes in a real model: attention, matmuls and
 //! the rest. Attention and the matmuls are timed alone with the report's
-//! timer; the whole step (one `forward` of one token, submitted and waited
-//! for) by wall time, so "rest" is the difference: norms, RoPE, KV writes,
-//! the small element-wise dispatches and submission.
+//! timer; the whole step (one greedy decode step, its token read back) by
+//! wall time, so "rest" is the difference: RoPE, KV writes, the argmax,
+//! submission, readback and what the fused matmuls add. The step is also held
+//! to the model's roofline: the weight and KV bytes one token reads, at the
+//! copy kernel's bandwidth.
 
 use std::path::Path;
 use std::time::Instant;
@@ -27,9 +29,29 @@ pub struct TokenTime {
     pub attention_ms: f64,
     pub matmul_ms: f64,
     pub rest_ms: f64,
+    pub tokens_per_s: f64,
+    /// Weight bytes one decode token reads (every matrix and norm, the
+    /// output head, one embedding row).
+    pub weight_bytes: u64,
+    /// KV-cache bytes one decode token reads at `ctx` cached tokens.
+    pub kv_bytes: u64,
+    /// (weight_bytes + kv_bytes) / copy bandwidth.
+    pub roofline_ms: f64,
+    /// roofline_ms / step_ms.
+    pub model_ratio_to_roofline: f64,
+    /// Kernel dispatches (each in its own compute pass) and queue
+    /// submissions of one decode token.
+    pub dispatches: usize,
+    pub submissions: u64,
 }
 
-pub(crate) fn token_time(ctx: &GpuContext, timer: &Timer, path: &Path, kv_len: u32) -> Result<TokenTime> {
+pub(crate) fn token_time(
+    ctx: &GpuContext,
+    timer: &Timer,
+    path: &Path,
+    kv_len: u32,
+    copy_gbps: f64,
+) -> Result<TokenTime> {
     let gguf = Gguf::open(path)?;
     let cfg = LlamaConfig::from_gguf(&gguf)?;
     let layers = cfg.n_layers as usize;
@@ -41,16 +63,24 @@ pub(crate) fn token_time(ctx: &GpuContext, timer: &Timer, path: &Path, kv_len: u
     }
 
     let one = Batch::new(ctx, 1)?;
-    let mut names: Vec<String> = (0..layers)
+    // The matmuls of a decode token as the model runs them: Q/K/V stacked,
+    // O, gate/up stacked, down, per layer, then the head.
+    let mut stacks: Vec<Vec<String>> = (0..layers)
         .flat_map(|i| {
-            ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
-                .map(|t| format!("blk.{i}.{t}.weight"))
+            let name = |t: &str| format!("blk.{i}.{t}.weight");
+            [
+                vec![name("attn_q"), name("attn_k"), name("attn_v")],
+                vec![name("attn_output")],
+                vec![name("ffn_gate"), name("ffn_up")],
+                vec![name("ffn_down")],
+            ]
         })
         .collect();
-    names.push(if cfg.tied_output { "token_embd.weight" } else { "output.weight" }.into());
+    stacks.push(vec![if cfg.tied_output { "token_embd.weight" } else { "output.weight" }.into()]);
     let mut matmul_ms = 0.0;
-    for name in &names {
-        let m = QuantMatrix::from_gguf(ctx, &gguf, name)?;
+    for names in &stacks {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let m = QuantMatrix::stacked(ctx, &gguf, &names)?;
         let x = ctx.storage_buffer("bench x", m.k() as u64 * 4);
         let y = ctx.storage_buffer("bench y", m.n() as u64 * 4);
         matmul_ms += timer.ms(|e| m.matmul(e, &one, &x, &y))?;
@@ -60,18 +90,23 @@ pub(crate) fn token_time(ctx: &GpuContext, timer: &Timer, path: &Path, kv_len: u
     let seq = model.cache_mut().add_sequence();
     let prompt: Vec<u32> = (0..kv_len - 1).map(|i| 100 + i % 1000).collect();
     model.forward(seq, &prompt)?;
-    let wait =
-        || ctx.device().poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(e.to_string()));
-    wait()?;
+    ctx.device().poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(e.to_string()))?;
     let mut steps = Vec::with_capacity(STEPS);
+    let (mut dispatches, mut submissions) = (0, 0);
     for i in 0..STEPS {
+        let (d, s) = (ctx.dispatches_recorded(), model.submissions());
         let t = Instant::now();
-        model.forward(seq, &[200 + i as u32])?;
-        wait()?;
+        // A greedy decode step as `wgqa generate` runs it: the token is
+        // picked on the GPU and read back.
+        pollster::block_on(model.step_greedy(seq, &[200 + i as u32]))?;
         steps.push(t.elapsed().as_secs_f64() * 1e3);
+        (dispatches, submissions) = (ctx.dispatches_recorded() - d, model.submissions() - s);
     }
     steps.sort_by(f64::total_cmp);
     let step_ms = steps[STEPS / 2];
+    let weight_bytes = model.weight_bytes_per_token();
+    let kv_bytes = kv_len as u64 * model.cache().bytes_per_token();
+    let roofline_ms = (weight_bytes + kv_bytes) as f64 / copy_gbps / 1e6;
     Ok(TokenTime {
         model: path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         ctx: kv_len,
@@ -79,5 +114,12 @@ pub(crate) fn token_time(ctx: &GpuContext, timer: &Timer, path: &Path, kv_len: u
         attention_ms,
         matmul_ms,
         rest_ms: step_ms - attention_ms - matmul_ms,
+        tokens_per_s: 1e3 / step_ms,
+        weight_bytes,
+        kv_bytes,
+        roofline_ms,
+        model_ratio_to_roofline: roofline_ms / step_ms,
+        dispatches,
+        submissions,
     })
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Batch, Clock, DecodeCell, GroupCell, Prefill, Speedups, TokenTime};
+use super::{Batch, Clock, DecodeCell, DispatchOverhead, GroupCell, Prefill, Speedups, TokenTime};
 use crate::GpuContext;
 
 #[derive(Clone, Debug, Serialize)]
@@ -39,6 +39,9 @@ pub struct Report {
     pub runs: usize,
     pub reps: usize,
     pub copy_gbps: f64,
+    /// The FMA kernel's rate, the compute roof.
+    pub fma_gflops: f64,
+    pub dispatch: DispatchOverhead,
     pub decode: Vec<DecodeCell>,
     pub group_scaling: Vec<GroupCell>,
     pub speedups: Speedups,
@@ -81,9 +84,16 @@ impl Report {
             .fold(f64::INFINITY, f64::min);
         let group_32 =
             self.group_scaling.iter().find(|g| g.q_heads == 32).map_or(f64::NAN, |g| g.relative_time);
+        let worst_roof = self.decode.iter().map(|c| c.ratio_to_roofline).fold(f64::INFINITY, f64::min);
         let s = &self.speedups;
         let t = |figure, value, target, at_most| Target { figure, value, target, at_most };
-        vec![
+        let model = self.token.as_ref().map(|m| {
+            [
+                t("model decode: ratio to its roofline", m.model_ratio_to_roofline, 0.35, false),
+                t("model decode tokens/s (step without sampling)", m.tokens_per_s, 15.0, false),
+            ]
+        });
+        let mut targets = vec![
             t("decode bandwidth / copy, ctx >= 2048, f32 (worst cell)", worst_ratio, 0.7, false),
             t("group scaling: time at 32 vs 8 query heads (8 KV heads)", group_32, 1.5, true),
             t("MHA / GQA-8 time", s.mha_over_gqa8, 3.0, false),
@@ -91,7 +101,10 @@ impl Report {
             t("speedup over naive repeat-KV, group 4", s.over_naive_g4, 3.0, false),
             t("split-K gain (MQA, ctx 8192)", s.split_k, 1.5, false),
             t("f16 over f32 (32/8/128, ctx 8192)", s.f16_over_f32, 1.3, false),
-        ]
+            t("every decode cell: ratio to roofline (worst cell)", worst_roof, 0.5, false),
+        ];
+        targets.extend(model.into_iter().flatten());
+        targets
     }
 
     pub fn to_json(&self) -> String {
@@ -120,19 +133,41 @@ impl fmt::Display for Report {
             self.runs,
             self.reps
         )?;
-        writeln!(f, "copy kernel bandwidth (read + write): {:.2} GB/s\n", self.copy_gbps)?;
+        writeln!(f, "copy kernel bandwidth (read + write): {:.2} GB/s", self.copy_gbps)?;
+        writeln!(f, "FMA kernel rate: {:.1} GFLOP/s", self.fma_gflops)?;
+        writeln!(f, "empty dispatch (own compute pass): {:.4} ms\n", self.dispatch.empty_dispatch_ms)?;
 
-        writeln!(f, "decode attention, one sequence, one query token")?;
+        writeln!(f, "decode attention, one sequence, one query token (roof = max(bytes/copy, FLOPs/FMA))")?;
         writeln!(
             f,
-            "{:>7} {:>8} {:>8} {:>6} {:>5} {:>10} {:>8} {:>8}",
-            "q_heads", "kv_heads", "head_dim", "ctx", "dtype", "ms", "GB/s", "/copy"
+            "{:>7} {:>8} {:>8} {:>6} {:>5} {:>10} {:>8} {:>8} {:>9} {:>10} {:>6}",
+            "q_heads",
+            "kv_heads",
+            "head_dim",
+            "ctx",
+            "dtype",
+            "ms",
+            "GB/s",
+            "/copy",
+            "MFLOP",
+            "roof ms",
+            "/roof"
         )?;
         for c in &self.decode {
             writeln!(
                 f,
-                "{:>7} {:>8} {:>8} {:>6} {:>5} {:>10.3} {:>8.2} {:>8.2}",
-                c.q_heads, c.kv_heads, c.head_dim, c.ctx, c.dtype, c.ms, c.gbps, c.ratio_to_copy
+                "{:>7} {:>8} {:>8} {:>6} {:>5} {:>10.3} {:>8.2} {:>8.2} {:>9.1} {:>10.3} {:>6.2}",
+                c.q_heads,
+                c.kv_heads,
+                c.head_dim,
+                c.ctx,
+                c.dtype,
+                c.ms,
+                c.gbps,
+                c.ratio_to_copy,
+                c.flops as f64 / 1e6,
+                c.roofline_ms,
+                c.ratio_to_roofline
             )?;
         }
         writeln!(f, "\ngroup scaling (8 KV heads, head dim 128, ctx 4096, f32)")?;
@@ -166,6 +201,22 @@ impl fmt::Display for Report {
                 f,
                 "{} decode token at {} cached tokens: {:.1} ms = attention {:.1} + matmuls {:.1} + rest {:.1}",
                 t.model, t.ctx, t.step_ms, t.attention_ms, t.matmul_ms, t.rest_ms
+            )?;
+            writeln!(
+                f,
+                "  {:.1} tokens/s; roofline {:.1} ms ({:.1} MB weights + {:.1} MB KV at copy bandwidth) = {:.2} of it",
+                t.tokens_per_s,
+                t.roofline_ms,
+                t.weight_bytes as f64 / 1e6,
+                t.kv_bytes as f64 / 1e6,
+                t.model_ratio_to_roofline
+            )?;
+            writeln!(
+                f,
+                "  {} dispatches and {} submission(s) a token: about {:.1} ms of empty-dispatch overhead",
+                t.dispatches,
+                t.submissions,
+                t.dispatches as f64 * self.dispatch.empty_dispatch_ms
             )?;
         }
         let s = &self.speedups;

@@ -46,6 +46,13 @@ impl Decode {
         self.lens.iter().map(|&l| l as u64).sum::<u64>() * self.cfg.kv_bytes_per_token()
     }
 
+    /// Attention FLOPs of one step: per query head and key, a dot product
+    /// over head_dim and a weighted sum over v_head_dim (2 FLOPs an element).
+    pub fn flops(&self) -> u64 {
+        let per_key = 2 * (self.cfg.head_dim + self.cfg.v_head_dim) as u64 * self.cfg.q_heads as u64;
+        self.lens.iter().map(|&l| l as u64).sum::<u64>() * per_key
+    }
+
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder) -> Result<()> {
         attend(enc, &self.cache, &self.plan, 0, &self.q, &self.out)
     }
@@ -117,5 +124,43 @@ impl Naive {
             ctx.dispatch(enc, &pipeline, &[from, to], unit_groups(vec4s))?;
         }
         self.mha.encode(enc)
+    }
+}
+
+/// Independent FMA chains (`bench/fma.wgsl`): the compute roof. With
+/// `iters` 0 and one workgroup it is an empty dispatch.
+pub(crate) struct Fma {
+    ctx: GpuContext,
+    seed: wgpu::Buffer,
+    out: wgpu::Buffer,
+    workgroups: u32,
+    iters: u32,
+}
+
+/// Threads per FMA workgroup and FLOPs per thread per iteration (8 vec4 FMAs), as in the WGSL.
+const FMA_WG: u32 = 64;
+const FMA_FLOPS_PER_ITER: u64 = 8 * 4 * 2;
+
+impl Fma {
+    pub fn new(ctx: &GpuContext, workgroups: u32, iters: u32) -> Self {
+        Fma {
+            seed: ctx.upload("bench fma seed", &[0.999f32, 0.999, 0.999, 0.999, 1e-3, 1e-3, 1e-3, 1e-3]),
+            out: ctx.storage_buffer("bench fma out", workgroups as u64 * FMA_WG as u64 * 16),
+            ctx: ctx.clone(),
+            workgroups,
+            iters,
+        }
+    }
+
+    pub fn flops(&self) -> u64 {
+        self.workgroups as u64 * FMA_WG as u64 * self.iters as u64 * FMA_FLOPS_PER_ITER
+    }
+
+    pub fn encode(&self, enc: &mut wgpu::CommandEncoder) -> Result<()> {
+        use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+        use crate::gpu::Constants;
+        let variant = ShaderVariant { kernel: Kernel::Fma, kv: KvStorage::F32, subgroups: false };
+        let pipeline = self.ctx.pipeline(variant, &Constants::default().set("ITERS", self.iters))?;
+        self.ctx.dispatch(enc, &pipeline, &[&self.seed, &self.out], [self.workgroups, 1, 1])
     }
 }

@@ -31,6 +31,41 @@ pub struct ContextOptions {
     pub f16: FeatureUse,
     /// Subgroup operations, an optimisation with a fallback.
     pub subgroups: FeatureUse,
+    /// Tile the kernels for this kind of adapter instead of the one the
+    /// adapter reports (for testing every tiling on one machine).
+    pub adapter_class: Option<AdapterClass>,
+}
+
+/// The kind of adapter, which sets how the attention kernel lays out its
+/// invocations and which f16 storage it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdapterClass {
+    /// A CPU rasteriser (lavapipe/llvmpipe, SwiftShader, WARP): every memory
+    /// access costs about the same whatever its address, so each lane reads
+    /// wide slices and packed f16 halves the accesses.
+    Cpu,
+    IntegratedGpu,
+    /// Discrete GPUs and anything the adapter does not name.
+    DiscreteGpu,
+}
+
+impl AdapterClass {
+    pub const ALL: [AdapterClass; 3] =
+        [AdapterClass::Cpu, AdapterClass::IntegratedGpu, AdapterClass::DiscreteGpu];
+
+    /// The class an adapter reports; software rasterisers are recognised by
+    /// name where the backend does not report a device type (the browser).
+    pub fn of(info: &wgpu::AdapterInfo) -> Self {
+        let named = |n: &str| {
+            [&info.name, &info.driver, &info.driver_info].iter().any(|s| s.to_lowercase().contains(n))
+        };
+        match info.device_type {
+            wgpu::DeviceType::Cpu => AdapterClass::Cpu,
+            _ if named("llvmpipe") || named("swiftshader") => AdapterClass::Cpu,
+            wgpu::DeviceType::IntegratedGpu => AdapterClass::IntegratedGpu,
+            _ => AdapterClass::DiscreteGpu,
+        }
+    }
 }
 
 /// What the device was created with; kernels specialise on these.
@@ -45,6 +80,11 @@ pub struct Capabilities {
     /// at 65535). Kernels whose work grows with the context split it so that
     /// no invocation comes near this; `None` means no such limit is known.
     pub loop_trip_limit: Option<u32>,
+    /// The tiling the kernels use (see [`ContextOptions::adapter_class`]).
+    pub adapter_class: AdapterClass,
+    /// The subgroup size where subgroups are on and the adapter has one
+    /// fixed size; a workgroup of that many invocations is one subgroup.
+    pub fixed_subgroup_size: Option<u32>,
 }
 
 /// A device, its queue, and wgqa's pipeline and bind-group caches. Cheap to clone.
@@ -81,11 +121,20 @@ impl GpuContext {
             })
             .await
             .map_err(|e| Error::Gpu(format!("request_device: {e}")))?;
-        Ok(Self::from_device(device, queue, adapter.get_info()))
+        Ok(Self::with_class(device, queue, adapter.get_info(), opts.adapter_class))
     }
 
     /// Wraps a caller's device and queue; wgqa uses the features it was created with.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        Self::with_class(device, queue, info, None)
+    }
+
+    fn with_class(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        class: Option<AdapterClass>,
+    ) -> Self {
         let f = device.features();
         let caps = Capabilities {
             shader_f16: f.contains(wgpu::Features::SHADER_F16),
@@ -93,6 +142,10 @@ impl GpuContext {
             timestamp_query: f
                 .contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS),
             loop_trip_limit: loop_trip_limit(&info),
+            adapter_class: class.unwrap_or_else(|| AdapterClass::of(&info)),
+            fixed_subgroup_size: (f.contains(wgpu::Features::SUBGROUP)
+                && info.subgroup_min_size == info.subgroup_max_size)
+                .then_some(info.subgroup_min_size),
         };
         let errors = Arc::new(Mutex::new(None));
         let sink = errors.clone();
@@ -143,9 +196,21 @@ impl GpuContext {
         }
     }
 
+    /// Whether the adapter is a CPU rasteriser (lavapipe/llvmpipe,
+    /// SwiftShader, WARP): wgpu reports its device type as `Cpu`.
+    pub fn is_cpu_adapter(&self) -> bool {
+        self.inner.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// Number of compute pipelines created so far (they are cached by key).
     pub fn pipelines_created(&self) -> usize {
         self.inner.cache.pipelines_created()
+    }
+
+    /// Number of kernel dispatches recorded so far, by every caller (each in
+    /// its own compute pass): the benchmark counts a model token's with it.
+    pub fn dispatches_recorded(&self) -> usize {
+        self.inner.cache.dispatches_recorded()
     }
 
     /// Errors unless `bytes` fits one storage binding and one buffer.

@@ -6,5 +6,5 @@ mod context;
 mod pipelines;
 pub mod shader;
 
-pub use context::{Capabilities, ContextOptions, FeatureUse, GpuContext, ADAPTER_ENV};
+pub use context::{AdapterClass, Capabilities, ContextOptions, FeatureUse, GpuContext, ADAPTER_ENV};
 pub(crate) use pipelines::Constants;

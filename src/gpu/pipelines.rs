@@ -27,10 +27,12 @@ impl Kernel {
             Kernel::Merge => &[Read, Read, Read, ReadWrite],
             Kernel::Append => &[Read, Read, ReadWrite, Read],
             Kernel::Rope => &[Read, ReadWrite, Read],
-            Kernel::Matvec | Kernel::Matmul | Kernel::Embed => &[Read, Read, Read, Read, ReadWrite],
+            // batch, x, scales, quants, y, y1, y2 (matmul_io.wgsl).
+            Kernel::Matvec | Kernel::Matmul => &[Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite],
+            Kernel::Embed => &[Read, Read, Read, Read, ReadWrite],
             Kernel::RmsNorm => &[Read, Read, Read, ReadWrite],
             Kernel::Elementwise => &[Read, ReadWrite, Read],
-            Kernel::Copy | Kernel::RepeatKv => &[Read, ReadWrite],
+            Kernel::Copy | Kernel::RepeatKv | Kernel::Fma | Kernel::Argmax => &[Read, ReadWrite],
         }
     }
 }
@@ -73,6 +75,7 @@ pub(crate) struct PipelineCache {
     pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
     bind_groups: Mutex<HashMap<(Kernel, Vec<wgpu::Buffer>), wgpu::BindGroup>>,
     created: AtomicUsize,
+    dispatched: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -82,6 +85,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl PipelineCache {
     pub fn pipelines_created(&self) -> usize {
         self.created.load(Ordering::Relaxed)
+    }
+
+    pub fn dispatches_recorded(&self) -> usize {
+        self.dispatched.load(Ordering::Relaxed)
     }
 }
 
@@ -199,6 +206,7 @@ impl GpuContext {
         pass.set_pipeline(&pipeline.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        self.inner.cache.dispatched.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -22,6 +22,9 @@ pub enum Kernel {
     Copy,
     /// `bench/repeat_kv.wgsl`: the naive baseline's KV-head repetition.
     RepeatKv,
+    /// `bench/fma.wgsl`: independent FMA chains, the benchmark's compute roof
+    /// (and, with no iterations, its empty dispatch).
+    Fma,
     /// `model/matvec.wgsl`: decode matmul on quantised weights.
     Matvec,
     /// `model/matmul.wgsl`: prefill matmul on quantised weights, tiled by tokens.
@@ -32,55 +35,64 @@ pub enum Kernel {
     RmsNorm,
     /// `model/elementwise.wgsl`: residual add and SwiGLU, in place.
     Elementwise,
+    /// `model/argmax.wgsl`: the greedy token, picked on the GPU.
+    Argmax,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 11] = [
+    pub const ALL: [Kernel; 13] = [
         Kernel::Attend,
         Kernel::Merge,
         Kernel::Append,
         Kernel::Rope,
         Kernel::Copy,
         Kernel::RepeatKv,
+        Kernel::Fma,
         Kernel::Matvec,
         Kernel::Matmul,
         Kernel::Embed,
         Kernel::RmsNorm,
         Kernel::Elementwise,
+        Kernel::Argmax,
     ];
 
     fn sources(self, subgroups: bool) -> &'static [&'static str] {
         const ATTEND: &str = include_str!("../../shaders/attention/attend.wgsl");
-        const TILE_MAX_SHARED: &str = include_str!("../../shaders/attention/tile_max_shared.wgsl");
-        const TILE_MAX_SUBGROUP: &str = include_str!("../../shaders/attention/tile_max_subgroup.wgsl");
         const MERGE: &str = include_str!("../../shaders/attention/merge.wgsl");
+        const DOTS_SHARED: &str = include_str!("../../shaders/attention/dots_shared.wgsl");
+        const DOTS_SUBGROUP: &str = include_str!("../../shaders/attention/dots_subgroup.wgsl");
         const FINISH: &str = include_str!("../../shaders/attention/finish.wgsl");
         const ROTATE: &str = include_str!("../../shaders/rope/rotate.wgsl");
         const ROPE: &str = include_str!("../../shaders/rope/rope.wgsl");
         const APPEND: &str = include_str!("../../shaders/kv/append.wgsl");
         const DEQUANT: &str = include_str!("../../shaders/model/dequant.wgsl");
+        const MATMUL_IO: &str = include_str!("../../shaders/model/matmul_io.wgsl");
         const MATVEC: &str = include_str!("../../shaders/model/matvec.wgsl");
         const MATMUL: &str = include_str!("../../shaders/model/matmul.wgsl");
         const EMBED: &str = include_str!("../../shaders/model/embed.wgsl");
         const RMS_NORM: &str = include_str!("../../shaders/model/rms_norm.wgsl");
         const ELEMENTWISE: &str = include_str!("../../shaders/model/elementwise.wgsl");
+        const ARGMAX: &str = include_str!("../../shaders/model/argmax.wgsl");
         const COPY: &str = include_str!("../../shaders/bench/copy.wgsl");
         const REPEAT_KV: &str = include_str!("../../shaders/bench/repeat_kv.wgsl");
+        const FMA: &str = include_str!("../../shaders/bench/fma.wgsl");
         // A file declaring an `override` comes before the files using it:
         // naga 30 panics specialising overrides declared after their users.
         match (self, subgroups) {
-            (Kernel::Attend, false) => &[FINISH, ATTEND, TILE_MAX_SHARED],
-            (Kernel::Attend, true) => &[FINISH, ATTEND, TILE_MAX_SUBGROUP],
+            (Kernel::Attend, false) => &[FINISH, ATTEND, DOTS_SHARED],
+            (Kernel::Attend, true) => &[FINISH, ATTEND, DOTS_SUBGROUP],
             (Kernel::Merge, _) => &[FINISH, MERGE],
             (Kernel::Append, _) => &[ROTATE, APPEND],
             (Kernel::Rope, _) => &[ROTATE, ROPE],
-            (Kernel::Matvec, _) => &[DEQUANT, MATVEC],
-            (Kernel::Matmul, _) => &[DEQUANT, MATMUL],
+            (Kernel::Matvec, _) => &[DEQUANT, MATMUL_IO, MATVEC],
+            (Kernel::Matmul, _) => &[DEQUANT, MATMUL_IO, MATMUL],
             (Kernel::Embed, _) => &[DEQUANT, EMBED],
             (Kernel::RmsNorm, _) => &[RMS_NORM],
             (Kernel::Elementwise, _) => &[ELEMENTWISE],
+            (Kernel::Argmax, _) => &[ARGMAX],
             (Kernel::Copy, _) => &[COPY],
             (Kernel::RepeatKv, _) => &[REPEAT_KV],
+            (Kernel::Fma, _) => &[FMA],
         }
     }
 

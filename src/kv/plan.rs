@@ -63,6 +63,12 @@ struct TooLong {
     max_keys: u32,
 }
 
+/// Query tokens per block: the layer's `bq`, cut to the longest entry.
+fn block_tokens(bq: u32, entries: &[PlanEntry]) -> u32 {
+    let longest = entries.iter().map(|e| e.tokens).max().unwrap_or(1);
+    bq.min(longest).max(1)
+}
+
 /// The batch of one step; see the module docs. Reuse one plan across steps;
 /// the next `plan_*` call rewrites its buffer through the queue, so submit
 /// the work encoded with it before planning the next step.
@@ -119,6 +125,12 @@ impl Plan {
         self.splits
     }
 
+    /// Query tokens per block for a layer whose shape allows `bq`: no more
+    /// than the longest entry has, so decode runs one-token blocks.
+    pub(crate) fn block_tokens(&self, bq: u32) -> u32 {
+        block_tokens(bq, &self.entries)
+    }
+
     pub(crate) fn blocks(&self, bq: u32) -> u32 {
         self.blocks[bq as usize]
     }
@@ -155,7 +167,7 @@ impl Plan {
         }
         let blocks = |bq: u32| entries.iter().map(|e| e.tokens.div_ceil(bq) as u64).sum::<u64>();
         let base = (cache.layers().iter())
-            .map(|l| (l.cfg.kv_heads * l.shape.chunks) as u64 * blocks(l.shape.bq))
+            .map(|l| (l.cfg.kv_heads * l.shape.chunks) as u64 * blocks(block_tokens(l.shape.bq, entries)))
             .min()
             .unwrap_or(1);
         let max_kv = entries.iter().map(|e| e.kv_len).max().unwrap_or(0);
@@ -219,7 +231,7 @@ impl Plan {
         }
         // Block lists for every tokens-per-block some layer uses.
         self.blocks = [0; MAX_ROWS as usize + 1];
-        for bq in cache.layers().iter().map(|l| l.shape.bq) {
+        for bq in cache.layers().iter().map(|l| block_tokens(l.shape.bq, &entries)) {
             if self.blocks[bq as usize] > 0 {
                 continue;
             }

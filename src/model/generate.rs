@@ -29,7 +29,7 @@ pub struct GenerateOptions {
 pub struct GenerationStats {
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
-    /// From the start of the prefill to the first token's logits on the CPU.
+    /// From the start of the prefill to the first token picked.
     pub prefill_seconds: f64,
     /// Decode steps: one per generated token fed back to the model.
     pub decode_steps: usize,
@@ -90,6 +90,16 @@ impl Generator {
         Ok(ids)
     }
 
+    /// Runs `tokens` and picks the next one: on the GPU when greedy (4 bytes
+    /// come back), else from the logits on the CPU.
+    async fn next_token(&mut self, sampler: &mut Sampler, tokens: &[u32]) -> Result<u32> {
+        if sampler.config().is_greedy() {
+            return self.model.step_greedy(self.seq, tokens).await;
+        }
+        let logits = self.model.step_logits(self.seq, tokens).await?;
+        sampler.sample(&logits)
+    }
+
     /// Empties the KV cache; the next generation starts from nothing anyway,
     /// so this only frees the pages the last one held.
     pub fn reset(&mut self) -> Result<()> {
@@ -129,9 +139,10 @@ impl Generator {
         // Nothing to generate: skip the prefill too, the cache stays empty.
         let prefill = stops.max_tokens != Some(0);
         let started = Instant::now();
-        let mut logits = match prefill {
-            true => self.model.step_logits(self.seq, &prompt).await?,
-            false => Vec::new(),
+        let mut token = match prefill {
+            true => self.next_token(&mut sampler, &prompt).await?,
+            // Never read: the loop below stops before its first token.
+            false => 0,
         };
         let prefill_seconds = started.elapsed().as_secs_f64();
 
@@ -142,7 +153,6 @@ impl Generator {
             if stops.max_tokens == Some(0) {
                 break Some(StopReason::MaxTokens);
             }
-            let token = sampler.sample(&logits)?;
             generated += 1;
             if !stops.eos.contains(&token) {
                 text.push_str(&decoder.push(&self.tokenizer, token)?);
@@ -162,7 +172,7 @@ impl Generator {
             if cancelled() {
                 break Some(StopReason::Cancelled);
             }
-            logits = self.model.step_logits(self.seq, &[token]).await?;
+            token = self.next_token(&mut sampler, &[token]).await?;
             decode_steps += 1;
         };
         let decode_seconds = started.elapsed().as_secs_f64();

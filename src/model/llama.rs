@@ -1,10 +1,19 @@
 //! The llama forward pass on the GPU: every op of a step (embedding, the
 //! blocks, the output head) is recorded into one command encoder and
 //! submitted once; weights stay quantised; K/V live in the paged cache.
+//!
+//! A block is few dispatches: Q, K and V are one matmul, gate and up one
+//! (with SwiGLU folded in), and the O and down projections add into the
+//! residual themselves. Greedy decoding picks the token on the GPU and reads
+//! back 4 bytes. RMSNorm stays a dispatch of its own: folded into a matmul,
+//! every workgroup would recompute the token's sum of squares and load the
+//! norm weight beside every activation, and on lavapipe, where each load at
+//! a per-thread address costs a scalar load per lane, that is more loads
+//! than the matmul's own (not measured; a first version had it).
 
 use super::config::LlamaConfig;
 use super::gguf::Gguf;
-use super::ops::{self, Batch};
+use super::ops::{self, Batch, Fusion, Output, ARGMAX_NONE};
 use super::scratch::Scratch;
 use super::token_nll;
 use super::weights::Weights;
@@ -67,6 +76,8 @@ pub struct LlamaModel {
     /// Always one token: the output head runs on the last token only.
     one: Batch,
     scratch: Scratch,
+    /// Queue submissions so far (the benchmark counts a token's).
+    submissions: u64,
 }
 
 impl LlamaModel {
@@ -114,6 +125,7 @@ impl LlamaModel {
             one: Batch::new(ctx, 1)?,
             scratch,
             config,
+            submissions: 0,
         })
     }
 
@@ -145,17 +157,32 @@ impl LlamaModel {
         }
     }
 
+    /// Bytes of weights one decode token reads: every matrix and norm, the
+    /// output head, and one row of the embedding table.
+    pub fn weight_bytes_per_token(&self) -> u64 {
+        self.weights.bytes_read_per_token()
+    }
+
+    /// Queue submissions this model has made.
+    pub fn submissions(&self) -> u64 {
+        self.submissions
+    }
+
     /// Runs `tokens` after those `seq` holds (a prompt, or one sampled token)
     /// in one submission per [`PREFILL_CHUNK`] tokens, leaving the last
     /// token's logits for [`LlamaModel::last_logits`]. Nothing is read back.
     /// Invalid ids, an empty list and overflowing the context or the cache
     /// are errors that leave `seq` as it was.
     pub fn forward(&mut self, seq: SeqId, tokens: &[u32]) -> Result<()> {
+        self.forward_with(seq, tokens, Pick::Logits)
+    }
+
+    fn forward_with(&mut self, seq: SeqId, tokens: &[u32], pick: Pick) -> Result<()> {
         self.check_tokens(seq, tokens)?;
         let chunks: Vec<&[u32]> = tokens.chunks(PREFILL_CHUNK as usize).collect();
         let start = self.cache.len(seq)?;
         for (i, chunk) in chunks.iter().enumerate() {
-            let head = if i + 1 == chunks.len() { Head::Last } else { Head::None };
+            let head = if i + 1 == chunks.len() { Head::Last(pick) } else { Head::None };
             if let Err(e) = self.step(seq, chunk, head) {
                 self.cache.truncate(seq, start)?;
                 return Err(e);
@@ -164,29 +191,18 @@ impl LlamaModel {
         Ok(())
     }
 
-    /// The logits after the last token of the latest [`LlamaModel::forward`]:
-    /// the only readback of a decode step.
+    /// The logits after the last token of the latest [`LlamaModel::forward`]
+    /// (or [`LlamaModel::forward_greedy`]): the only readback of a sampled
+    /// decode step.
     pub async fn last_logits(&self) -> Result<Vec<f32>> {
-        let staging = &self.scratch.staging;
-        let (tx, rx) = futures_channel::oneshot::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        #[cfg(not(target_arch = "wasm32"))]
-        self.ctx
-            .device()
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("poll: {e}")))?;
-        rx.await
-            .map_err(|_| Error::Gpu("readback was cancelled".into()))?
-            .map_err(|e| Error::Gpu(format!("map: {e}")))?;
-        let logits = {
-            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("map: {e}")))?;
-            bytemuck::cast_slice(&view)[..self.config.vocab_size as usize].to_vec()
-        };
-        staging.unmap();
-        self.ctx.take_error()?;
-        Ok(logits)
+        let s = &self.scratch;
+        if !s.logits_staged.get() {
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(&s.logits, 0, &s.staging, 0, s.logits.size());
+            self.ctx.queue().submit([enc.finish()]);
+            s.logits_staged.set(true);
+        }
+        read_staged(&self.ctx, &s.staging, self.config.vocab_size as usize).await
     }
 
     /// [`LlamaModel::forward`], then the last token's logits (for sampling
@@ -194,6 +210,32 @@ impl LlamaModel {
     pub async fn step_logits(&mut self, seq: SeqId, tokens: &[u32]) -> Result<Vec<f32>> {
         self.forward(seq, tokens)?;
         self.last_logits().await
+    }
+
+    /// Like [`LlamaModel::forward`], but the step ends by picking the most
+    /// likely next token on the GPU, for [`LlamaModel::last_greedy`]; the
+    /// logits are not copied for reading.
+    pub fn forward_greedy(&mut self, seq: SeqId, tokens: &[u32]) -> Result<()> {
+        self.forward_with(seq, tokens, Pick::Greedy)
+    }
+
+    /// The most likely token after the latest [`LlamaModel::forward_greedy`]
+    /// (the lowest id among equals, as [`super::argmax`]): a 4-byte
+    /// readback. Non-finite logits are the same error as on the CPU.
+    pub async fn last_greedy(&self) -> Result<u32> {
+        let token = read_staged::<u32>(&self.ctx, &self.scratch.token_staging, 1).await?[0];
+        if token == ARGMAX_NONE {
+            // Only the logits can say what was wrong with them.
+            return super::argmax(&self.last_logits().await?);
+        }
+        Ok(token)
+    }
+
+    /// [`LlamaModel::forward_greedy`], then [`LlamaModel::last_greedy`]: one
+    /// greedy decode step.
+    pub async fn step_greedy(&mut self, seq: SeqId, tokens: &[u32]) -> Result<u32> {
+        self.forward_greedy(seq, tokens)?;
+        self.last_greedy().await
     }
 
     /// Runs `tokens` like [`LlamaModel::forward`] and returns the logits after
@@ -283,14 +325,24 @@ impl LlamaModel {
         }
         let e = self.config.embedding;
         let (w, s) = (&self.weights, &self.scratch);
+        s.logits_staged.set(false);
         match head {
             Head::None => {}
-            Head::Last => {
+            Head::Last(pick) => {
                 let row = e as u64 * 4;
                 enc.copy_buffer_to_buffer(&s.x, (n as u64 - 1) * row, &s.last_x, 0, row);
                 w.output_norm.encode(&mut enc, &self.one, &s.last_x, &s.last_h)?;
                 w.head().matmul(&mut enc, &self.one, &s.last_h, &s.logits)?;
-                enc.copy_buffer_to_buffer(&s.logits, 0, &s.staging, 0, s.logits.size());
+                match pick {
+                    Pick::Logits => {
+                        enc.copy_buffer_to_buffer(&s.logits, 0, &s.staging, 0, s.logits.size());
+                        s.logits_staged.set(true);
+                    }
+                    Pick::Greedy => {
+                        ops::argmax(&self.ctx, &mut enc, &s.logits, self.config.vocab_size, &s.token)?;
+                        enc.copy_buffer_to_buffer(&s.token, 0, &s.token_staging, 0, 4);
+                    }
+                }
             }
             Head::All(logits) => {
                 w.output_norm.encode(&mut enc, &self.batch, &s.x, &s.h)?;
@@ -298,40 +350,89 @@ impl LlamaModel {
             }
         }
         self.ctx.queue().submit([enc.finish()]);
+        self.submissions += 1;
         self.ctx.take_error()
     }
 
     /// Records one transformer block on the residual stream.
     fn encode_block(&mut self, enc: &mut wgpu::CommandEncoder, layer: usize) -> Result<()> {
         let (b, s, batch) = (&self.weights.blocks[layer], &self.scratch, &self.batch);
-        let q_heads = self.cache.layer_config(layer)?.q_heads;
-        let (e, f) = (self.config.embedding, self.config.ffn);
+        let a = self.cache.layer_config(layer)?;
+        let (q_heads, f) = (a.q_heads, self.config.ffn);
+        let fused = |output| Fusion { output, ..Default::default() };
 
         b.attn_norm.encode(enc, batch, &s.x, &s.h)?;
-        b.wq.matmul(enc, batch, &s.h, &s.q)?;
-        b.wk.matmul(enc, batch, &s.h, &s.k)?;
-        b.wv.matmul(enc, batch, &s.h, &s.v)?;
+        match &b.qkv[..] {
+            [qkv] => {
+                let (q, k) = (q_heads * a.head_dim, a.kv_heads * a.head_dim);
+                let split = Output::Split { at: [q, q + k], rest: [&s.k, &s.v] };
+                qkv.matmul_fused(enc, batch, &s.h, &s.q, &fused(split))?;
+            }
+            parts => {
+                for (m, y) in parts.iter().zip([&s.q, &s.k, &s.v]) {
+                    m.matmul(enc, batch, &s.h, y)?;
+                }
+            }
+        }
         self.cache.append(enc, &self.plan, layer, &s.k, &s.v, Some(&self.rope))?;
         self.rope.apply(enc, &self.plan, &s.q, q_heads)?;
         attend(enc, &self.cache, &self.plan, layer, &s.q, &s.attn)?;
-        b.wo.matmul(enc, batch, &s.attn, &s.proj)?;
-        ops::add(enc, batch, &s.x, &s.proj, e)?;
+        let add = fused(Output::Add);
+        b.wo.matmul_fused(enc, batch, &s.attn, &s.x, &add)?;
 
         b.ffn_norm.encode(enc, batch, &s.x, &s.h)?;
-        b.gate.matmul(enc, batch, &s.h, &s.gate)?;
-        b.up.matmul(enc, batch, &s.h, &s.up)?;
-        ops::swiglu(enc, batch, &s.gate, &s.up, f)?;
-        b.down.matmul(enc, batch, &s.gate, &s.proj)?;
-        ops::add(enc, batch, &s.x, &s.proj, e)
+        match &b.gate_up[..] {
+            [gate_up] => gate_up.matmul_fused(enc, batch, &s.h, &s.gate, &fused(Output::Swiglu))?,
+            parts => {
+                for (m, y) in parts.iter().zip([&s.gate, &s.up]) {
+                    m.matmul(enc, batch, &s.h, y)?;
+                }
+                ops::swiglu(enc, batch, &s.gate, &s.up, f)?;
+            }
+        }
+        b.down.matmul_fused(enc, batch, &s.gate, &s.x, &add)
     }
+}
+
+/// How the last token's next token is picked.
+#[derive(Clone, Copy)]
+enum Pick {
+    /// On the CPU: the logits are copied for reading.
+    Logits,
+    /// Greedily on the GPU: only the token is copied for reading.
+    Greedy,
+}
+
+/// Maps `staging` (filled by a submitted copy) and reads its first `count` values.
+async fn read_staged<T: bytemuck::Pod>(
+    ctx: &GpuContext,
+    staging: &wgpu::Buffer,
+    count: usize,
+) -> Result<Vec<T>> {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    ctx.device().poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+    rx.await
+        .map_err(|_| Error::Gpu("readback was cancelled".into()))?
+        .map_err(|e| Error::Gpu(format!("map: {e}")))?;
+    let values = {
+        let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("map: {e}")))?;
+        bytemuck::cast_slice(&view)[..count].to_vec()
+    };
+    staging.unmap();
+    ctx.take_error()?;
+    Ok(values)
 }
 
 /// Which logits a step computes.
 enum Head<'a> {
     /// None (a prompt chunk before the last).
     None,
-    /// The last token's, into the scratch logits and their readback buffer.
-    Last,
+    /// The last token's, into the scratch logits, then picked as this says.
+    Last(Pick),
     /// Every token's, `[tokens, vocab]`, into this buffer.
     All(&'a wgpu::Buffer),
 }

@@ -1,6 +1,8 @@
 //! Activation buffers of the GPU forward pass, sized once for the largest
 //! step so that steps allocate nothing.
 
+use std::cell::Cell;
+
 use super::config::LlamaConfig;
 use crate::{GpuContext, Result};
 
@@ -19,9 +21,10 @@ pub(crate) struct Scratch {
     pub v: wgpu::Buffer,
     /// Attention output `[tokens, q_heads, v_head_dim]`.
     pub attn: wgpu::Buffer,
-    /// Output of the O and down projections, added into the residual.
-    pub proj: wgpu::Buffer,
+    /// SwiGLU of the gate and up projections (the gate alone when the two
+    /// are separate matmuls), input of the down projection.
     pub gate: wgpu::Buffer,
+    /// The up projection, when it is not stacked with the gate.
     pub up: wgpu::Buffer,
     /// The last token's residual and its normalised copy: the head runs on
     /// them only, so a prefill costs one output-head matvec, not one per token.
@@ -29,9 +32,14 @@ pub(crate) struct Scratch {
     pub last_h: wgpu::Buffer,
     /// The last token's logits, `[vocab]`.
     pub logits: wgpu::Buffer,
-    /// Where each step copies the logits for reading; mapped only by
+    /// Where the logits are copied for reading; mapped only by
     /// `LlamaModel::last_logits`, between steps.
     pub staging: wgpu::Buffer,
+    /// Whether `staging` holds this step's logits yet.
+    pub logits_staged: Cell<bool>,
+    /// The greedy token of the step (one u32) and its readback copy.
+    pub token: wgpu::Buffer,
+    pub token_staging: wgpu::Buffer,
 }
 
 impl Scratch {
@@ -51,6 +59,14 @@ impl Scratch {
             ctx.check_buffer_size(n * 4, what)?;
         }
         let floats = |label: &str, n: u64| ctx.storage_buffer(label, n * 4);
+        let readback = |label: &str, bytes: u64| {
+            ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.next_multiple_of(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
         Ok(Scratch {
             ids: floats("wgqa token ids", t),
             x: floats("wgqa residual", t * e),
@@ -59,18 +75,15 @@ impl Scratch {
             k: floats("wgqa k", t * k),
             v: floats("wgqa v", t * v),
             attn: floats("wgqa attention out", t * attn),
-            proj: floats("wgqa projection", t * e),
             gate: floats("wgqa gate", t * f),
             up: floats("wgqa up", t * f),
             last_x: floats("wgqa last residual", e),
             last_h: floats("wgqa last normed", e),
             logits: floats("wgqa logits", vocab),
-            staging: ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some("wgqa logits readback"),
-                size: (vocab * 4).next_multiple_of(4),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            staging: readback("wgqa logits readback", vocab * 4),
+            logits_staged: Cell::new(false),
+            token: floats("wgqa greedy token", 1),
+            token_staging: readback("wgqa greedy token readback", 4),
         })
     }
 
@@ -84,13 +97,14 @@ impl Scratch {
             &self.k,
             &self.v,
             &self.attn,
-            &self.proj,
             &self.gate,
             &self.up,
             &self.last_x,
             &self.last_h,
             &self.logits,
             &self.staging,
+            &self.token,
+            &self.token_staging,
         ]
         .iter()
         .map(|b| b.size())

@@ -1,6 +1,8 @@
 //! The weights of a llama model on the GPU: matrices stay in their file type
 //! (Q4_1, Q8_0, ...) and are dequantised inside the kernels; norm scales are
-//! f32. Every shape is checked against the [`LlamaConfig`] at load.
+//! f32. Every shape is checked against the [`LlamaConfig`] at load. The Q, K
+//! and V projections are stacked into one matrix, as are gate and up, so
+//! each pair or triple is one matmul (when their types agree).
 
 use super::config::LlamaConfig;
 use super::gguf::Gguf;
@@ -11,13 +13,13 @@ use crate::GpuContext;
 /// One transformer block.
 pub(crate) struct BlockWeights {
     pub attn_norm: RmsNorm,
-    pub wq: QuantMatrix,
-    pub wk: QuantMatrix,
-    pub wv: QuantMatrix,
+    /// Q, K and V stacked (`[q + k + v, embedding]`), or the three apart
+    /// when their types differ.
+    pub qkv: Vec<QuantMatrix>,
     pub wo: QuantMatrix,
     pub ffn_norm: RmsNorm,
-    pub gate: QuantMatrix,
-    pub up: QuantMatrix,
+    /// Gate and up stacked (`[2 ffn, embedding]`), or the two apart.
+    pub gate_up: Vec<QuantMatrix>,
     pub down: QuantMatrix,
 }
 
@@ -77,13 +79,10 @@ impl Weights {
             let (q, k, v) = (a.q_heads * a.head_dim, a.kv_heads * a.head_dim, a.kv_heads * a.v_head_dim);
             blocks.push(BlockWeights {
                 attn_norm: loader.norm(&name("attn_norm"))?,
-                wq: loader.matrix(&name("attn_q"), q, e)?,
-                wk: loader.matrix(&name("attn_k"), k, e)?,
-                wv: loader.matrix(&name("attn_v"), v, e)?,
+                qkv: loader.stack(&[(name("attn_q"), q), (name("attn_k"), k), (name("attn_v"), v)], e)?,
                 wo: loader.matrix(&name("attn_output"), e, a.q_heads * a.v_head_dim)?,
                 ffn_norm: loader.norm(&name("ffn_norm"))?,
-                gate: loader.matrix(&name("ffn_gate"), f, e)?,
-                up: loader.matrix(&name("ffn_up"), f, e)?,
+                gate_up: loader.stack(&[(name("ffn_gate"), f), (name("ffn_up"), f)], e)?,
                 down: loader.matrix(&name("ffn_down"), e, f)?,
             });
         }
@@ -95,14 +94,22 @@ impl Weights {
         self.output.as_ref().unwrap_or(&self.embedding)
     }
 
+    /// Bytes one decode token reads: everything but the embedding table, of
+    /// which the lookup reads one row (a tied head reads all of it).
+    pub fn bytes_read_per_token(&self) -> u64 {
+        let e = &self.embedding;
+        let row = e.gpu_bytes().div_ceil(e.n() as u64);
+        let table = if self.output.is_none() { e.gpu_bytes() } else { 0 };
+        self.gpu_bytes() - e.gpu_bytes() + table + row
+    }
+
     /// GPU bytes of every weight buffer.
     pub fn gpu_bytes(&self) -> u64 {
         let norm = |n: &RmsNorm| n.width() as u64 * 4;
         let blocks: u64 = (self.blocks.iter())
             .map(|b| {
-                [&b.wq, &b.wk, &b.wv, &b.wo, &b.gate, &b.up, &b.down]
-                    .iter()
-                    .map(|m| m.gpu_bytes())
+                (b.qkv.iter().chain(&b.gate_up).chain([&b.wo, &b.down]))
+                    .map(QuantMatrix::gpu_bytes)
                     .sum::<u64>()
                     + norm(&b.attn_norm)
                     + norm(&b.ffn_norm)
@@ -132,6 +139,30 @@ impl<P: FnMut(u64, u64)> Loader<'_, P> {
         let m = QuantMatrix::from_gguf(self.ctx, self.gguf, name)?;
         self.advance(name)?;
         Ok(m)
+    }
+
+    /// `[rows, cols]` matrices stacked into one of their summed rows when
+    /// they share a type, else each apart.
+    fn stack(&mut self, parts: &[(String, u32)], cols: u32) -> Result<Vec<QuantMatrix>> {
+        for (name, rows) in parts {
+            self.gguf.tensor_with_dims(name, &[cols as u64, *rows as u64])?;
+        }
+        let ty = self.gguf.tensor(&parts[0].0)?.ty;
+        let mut same = true;
+        for (name, _) in parts {
+            same &= self.gguf.tensor(name)?.ty == ty;
+        }
+        let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
+        let out = match same {
+            true => vec![QuantMatrix::stacked(self.ctx, self.gguf, &names)?],
+            false => {
+                names.iter().map(|n| QuantMatrix::from_gguf(self.ctx, self.gguf, n)).collect::<Result<_>>()?
+            }
+        };
+        for name in names {
+            self.advance(name)?;
+        }
+        Ok(out)
     }
 
     /// A norm scale of one value per embedding element.

@@ -29,6 +29,7 @@ impl WasmContext {
             adapter: None,
             f16: feature_use("f16", f16)?,
             subgroups: feature_use("subgroups", subgroups)?,
+            adapter_class: None,
         };
         Ok(WasmContext { ctx: GpuContext::with_options(opts).await? })
     }

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 pub mod model_file;
 
 use wgqa::{
-    reference, AttentionConfig, ContextOptions, DType, FeatureUse, GpuContext, KvCache, KvCacheConfig, Plan,
-    Rope, RopeLayout, SplitPolicy,
+    reference, AdapterClass, AttentionConfig, ContextOptions, DType, FeatureUse, GpuContext, KvCache,
+    KvCacheConfig, Plan, Rope, RopeLayout, SplitPolicy,
 };
 
 /// Tolerances, stated once: |gpu - ref| <= atol + rtol * |ref|.
@@ -32,6 +32,28 @@ pub fn ctx_fallback() -> &'static GpuContext {
         let opts = ContextOptions { f16: FeatureUse::Off, subgroups: FeatureUse::Off, ..Default::default() };
         pollster::block_on(GpuContext::with_options(opts)).expect("a GPU adapter (lavapipe on CI)")
     })
+}
+
+/// A context whose kernels are tiled for `class`, whatever the adapter is.
+pub fn ctx_class(class: AdapterClass) -> &'static GpuContext {
+    static CTX: [OnceLock<GpuContext>; 3] = [const { OnceLock::new() }; 3];
+    let i = AdapterClass::ALL.iter().position(|&c| c == class).expect("a listed class");
+    CTX[i].get_or_init(|| {
+        let opts = ContextOptions { adapter_class: Some(class), ..Default::default() };
+        pollster::block_on(GpuContext::with_options(opts)).expect("a GPU adapter (lavapipe on CI)")
+    })
+}
+
+/// Kernel variants a test can force: the adapter's own, the fallback paths,
+/// and the tiling of every adapter class.
+pub const VARIANTS: [&str; 5] = ["native", "fallback", "cpu tiles", "integrated tiles", "discrete tiles"];
+
+pub fn variant_ctx(i: usize) -> &'static GpuContext {
+    match i {
+        0 => ctx(),
+        1 => ctx_fallback(),
+        _ => ctx_class(AdapterClass::ALL[i - 2]),
+    }
 }
 
 /// Deterministic uniform values in [-1, 1).

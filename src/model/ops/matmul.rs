@@ -1,5 +1,7 @@
 //! Host side of `model/matvec.wgsl` (decode) and `model/matmul.wgsl`
-//! (prefill): y[t, n] = sum_k x[t, k] * W[n, k] on quantised weights.
+//! (prefill): y[t, n] = sum_k x[t, k] * W[n, k] on quantised weights, with
+//! the residual add, SwiGLU or a Q/K/V split folded in where asked
+//! (`model/matmul_io.wgsl`).
 
 use super::{check_index, grid, Batch, QuantMatrix};
 use crate::attention::check_len;
@@ -13,8 +15,9 @@ use crate::{Error, Result};
 /// 2x faster at one.
 pub const MATVEC_MAX_TOKENS: u32 = 4;
 
-/// Rows and tokens one workgroup of each kernel covers (as in the WGSL).
-const MATVEC_TILE: (u32, u32) = (8, 4);
+/// Rows and tokens one workgroup of each kernel covers (as in the WGSL:
+/// the matvec's 16 threads own 4 rows each, or 2 row pairs under SwiGLU).
+const MATVEC_TILE: (u32, u32) = (64, 1);
 const MATMUL_TILE: (u32, u32) = (64, 16);
 
 /// Which kernel runs a matmul.
@@ -40,6 +43,29 @@ pub struct MatmulOptions {
     pub offset: u32,
 }
 
+/// What a fused matmul reads and writes, beyond `y = x W^T`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fusion<'a> {
+    pub path: MatmulPath,
+    pub output: Output<'a>,
+}
+
+/// How a fused matmul writes its rows.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Output<'a> {
+    /// `y = x W^T`, `[tokens, N]`.
+    #[default]
+    Store,
+    /// `y += x W^T`: the residual add.
+    Add,
+    /// The weight is `[gate; up]` (N/2 rows each): `y = silu(gate) * up`,
+    /// `[tokens, N/2]`.
+    Swiglu,
+    /// Rows `[0, at[0])` to `y`, `[at[0], at[1])` to `rest[0]` and
+    /// `[at[1], N)` to `rest[1]`, each dense: Q, K and V of one matmul.
+    Split { at: [u32; 2], rest: [&'a wgpu::Buffer; 2] },
+}
+
 impl QuantMatrix {
     /// Records `y = x W^T` for the batch's tokens: `x` is `[tokens, K]` f32,
     /// `y` is `[tokens, N]` f32.
@@ -62,7 +88,7 @@ impl QuantMatrix {
         y: &wgpu::Buffer,
         opts: &MatmulOptions,
     ) -> Result<()> {
-        let (k, n, tokens) = (self.k(), self.n(), batch.tokens());
+        let n = self.n();
         let stride = opts.stride.unwrap_or(n);
         if opts.offset as u64 + n as u64 > stride as u64 {
             return Err(Error::InvalidOp {
@@ -70,22 +96,93 @@ impl QuantMatrix {
                 why: format!("output offset {} + N {n} exceeds the output stride {stride}", opts.offset),
             });
         }
-        let out_floats = (tokens as u64 - 1) * stride as u64 + opts.offset as u64 + n as u64;
-        check_index("matmul activations", tokens as u64 * k as u64)?;
+        let fusion = Fusion { path: opts.path, ..Default::default() };
+        self.encode(encoder, batch, x, y, &fusion, (stride, opts.offset))
+    }
+
+    /// A matmul with its neighbour folded in (see [`Fusion`]); `y` is dense.
+    /// The CPU twins are in [`super::reference`]: `matmul`, then `add` or
+    /// `swiglu_halves`.
+    pub fn matmul_fused(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        batch: &Batch,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        fusion: &Fusion,
+    ) -> Result<()> {
+        let invalid = |why: String| Err(Error::InvalidOp { op: "matmul", why });
+        let n = self.n();
+        let width = match fusion.output {
+            Output::Swiglu if !n.is_multiple_of(2) => {
+                return invalid(format!("SwiGLU needs an even N, got {n}"))
+            }
+            Output::Swiglu => n / 2,
+            Output::Split { at, .. } if !(at[0] <= at[1] && at[1] <= n) => {
+                return invalid(format!("split rows {at:?} must be ordered and at most N {n}"))
+            }
+            Output::Split { at, .. } => at[0],
+            _ => n,
+        };
+        self.encode(encoder, batch, x, y, fusion, (width, 0))
+    }
+
+    fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        batch: &Batch,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        fusion: &Fusion,
+        (stride, offset): (u32, u32),
+    ) -> Result<()> {
+        let (k, n, tokens) = (self.k(), self.n(), batch.tokens());
+        let t = tokens as u64;
+        // Rows the kernel's threads own, and the part of them that goes to `y`.
+        let rows = if let Output::Swiglu = fusion.output { n / 2 } else { n };
+        let y_rows = if let Output::Split { at, .. } = fusion.output { at[0] } else { rows };
+        let out_floats = (t - 1) * stride as u64 + offset as u64 + y_rows as u64;
+        check_index("matmul activations", t * k as u64)?;
         check_index("matmul outputs", out_floats)?;
-        check_len("matmul input", x, tokens as u64 * k as u64 * 4)?;
+        check_len("matmul input", x, t * k as u64 * 4)?;
         check_len("matmul output", y, out_floats * 4)?;
         if x == y {
             return Err(Error::Aliased { what: "matmul output", other: "matmul input" });
         }
-        let tiled = match opts.path {
+        let (split, [y1, y2]) = match fusion.output {
+            Output::Split { at, rest } => {
+                for (what, buf, w) in
+                    [("matmul K output", rest[0], at[1] - at[0]), ("matmul V output", rest[1], n - at[1])]
+                {
+                    check_len(what, buf, t * w as u64 * 4)?;
+                    if buf == x || buf == y {
+                        return Err(Error::Aliased { what, other: "another matmul buffer" });
+                    }
+                }
+                if rest[0] == rest[1] {
+                    return Err(Error::Aliased { what: "matmul V output", other: "matmul K output" });
+                }
+                (at, rest)
+            }
+            // No split: y1 and y2 are never written, so y stands in for them.
+            _ => ([n, n], [y, y]),
+        };
+        let out = match fusion.output {
+            Output::Store | Output::Split { .. } => 0,
+            Output::Add => 1,
+            Output::Swiglu => 2,
+        };
+        let tiled = match fusion.path {
             MatmulPath::Auto => tokens > MATVEC_MAX_TOKENS,
             MatmulPath::Matvec => false,
             MatmulPath::Tiled => true,
         };
-        let (kernel, (rows, toks)) =
+        let (kernel, (mut tile_rows, toks)) =
             if tiled { (Kernel::Matmul, MATMUL_TILE) } else { (Kernel::Matvec, MATVEC_TILE) };
-        let [gx, gy] = grid(n.div_ceil(rows) as u64, "matmul row groups")?;
+        if !tiled && out == 2 {
+            tile_rows /= 2;
+        }
+        let [gx, gy] = grid(rows.div_ceil(tile_rows) as u64, "matmul row groups")?;
         let gz = tokens.div_ceil(toks);
         let limit = self.ctx.limits().max_compute_workgroups_per_dimension;
         if gz > limit {
@@ -102,12 +199,15 @@ impl QuantMatrix {
                 .set("K", k)
                 .set("N", n)
                 .set("Y_STRIDE", stride)
-                .set("Y_OFFSET", opts.offset),
+                .set("Y_OFFSET", offset)
+                .set("OUT", out)
+                .set("N0", split[0])
+                .set("N1", split[1]),
         )?;
         self.ctx.dispatch(
             encoder,
             &pipeline,
-            &[batch.buffer(), x, &self.scales, &self.quants, y],
+            &[batch.buffer(), x, &self.scales, &self.quants, y, y1, y2],
             [gx, gy, gz],
         )
     }

@@ -1,6 +1,8 @@
 //! GPU building blocks of the llama forward pass, each with a CPU twin in
 //! [`reference`]: matmul on quantised weights ([`QuantMatrix`]), embedding
-//! lookup, RMSNorm, SwiGLU and the residual add. Activations are f32.
+//! lookup, RMSNorm, SwiGLU, the residual add and the greedy argmax; the
+//! matmul can fold RMSNorm, the residual add, SwiGLU or a Q/K/V split into
+//! itself. Activations are f32.
 //!
 //! Every op records into a caller's `wgpu::CommandEncoder` and reads the
 //! step's token count from a [`Batch`], so a whole layer is one submission and
@@ -22,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod argmax;
 mod batch;
 mod elementwise;
 mod embed;
@@ -31,9 +34,10 @@ pub mod reference;
 mod repack;
 mod rms_norm;
 
+pub use argmax::{argmax, ARGMAX_NONE};
 pub use batch::Batch;
 pub use elementwise::{add, swiglu};
-pub use matmul::{MatmulOptions, MatmulPath, MATVEC_MAX_TOKENS};
+pub use matmul::{Fusion, MatmulOptions, MatmulPath, Output, MATVEC_MAX_TOKENS};
 pub use quant_matrix::QuantMatrix;
 pub use repack::{repack, Repacked};
 pub use rms_norm::RmsNorm;

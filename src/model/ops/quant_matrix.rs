@@ -41,6 +41,42 @@ impl QuantMatrix {
         Self::from_bytes(ctx, name, info.ty, k, n, gguf.tensor_bytes(info)?)
     }
 
+    /// Uploads the GGUF matrices `names`, of one type and row width, as one
+    /// matrix of their rows in order (Q, K and V, or gate and up, for one
+    /// matmul each).
+    pub fn stacked(ctx: &GpuContext, gguf: &Gguf, names: &[&str]) -> Result<Self> {
+        let mut parts = Vec::with_capacity(names.len());
+        for name in names {
+            parts.push((gguf.tensor(name)?, *name));
+        }
+        let label = names.join("+");
+        let Some(&(first, _)) = parts.first() else {
+            return Err(Error::InvalidMatrix { name: label, why: "nothing to stack".into() });
+        };
+        let (mut n, mut bytes) = (0u64, Vec::new());
+        for (info, name) in parts {
+            if info.ty != first.ty || info.dims.len() != 2 || info.dims[0] != first.dims[0] {
+                return Err(Error::InvalidMatrix {
+                    name: name.into(),
+                    why: format!(
+                        "{} {:?} cannot be stacked under {} {:?}",
+                        info.ty.name(),
+                        info.dims,
+                        first.ty.name(),
+                        first.dims
+                    ),
+                });
+            }
+            n += info.dims[1];
+            bytes.extend_from_slice(gguf.tensor_bytes(info)?);
+        }
+        let k = first.dims[0];
+        let too_big =
+            |d: u64| Error::InvalidMatrix { name: label.clone(), why: format!("dimension {d} is too large") };
+        let (k, n) = (u32::try_from(k).map_err(|_| too_big(k))?, u32::try_from(n).map_err(|_| too_big(n))?);
+        Self::from_bytes(ctx, &label, first.ty, k, n, &bytes)
+    }
+
     /// Uploads `n` rows of `k` elements of type `ty` from their GGUF bytes.
     /// `name` only labels errors and buffers.
     pub fn from_bytes(

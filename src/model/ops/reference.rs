@@ -38,6 +38,13 @@ pub fn add(x: &[f32], y: &[f32]) -> Vec<f32> {
     x.iter().zip(y).map(|(&a, &b)| a + b).collect()
 }
 
+/// SwiGLU of each token's two halves: `y` is `[tokens, 2 f]` with the gate
+/// projection first and the up projection second, as the fused gate-and-up
+/// matmul computes them; the result is `[tokens, f]`.
+pub fn swiglu_halves(y: &[f32], f: usize) -> Vec<f32> {
+    y.chunks_exact(2 * f).flat_map(|t| swiglu(&t[..f], &t[f..])).collect()
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&p, &q)| p as f64 * q as f64).sum()
 }
