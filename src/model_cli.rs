@@ -139,8 +139,14 @@ pub fn info(model: &Path) -> CliResult {
     println!("embedding:      {}", c.embedding);
     println!("ffn:            {}", c.ffn);
     println!("query heads:    {}", c.q_heads);
-    println!("KV heads:       {}", c.kv_heads());
-    println!("group size:     {} query heads per KV head", c.group_size());
+    let per_layer: Vec<u32> = c.layers.iter().map(|l| l.kv_heads).collect();
+    if per_layer.iter().all(|&g| g == per_layer[0]) {
+        println!("KV heads:       {}", c.kv_heads());
+        println!("group size:     {} query heads per KV head", c.group_size());
+    } else {
+        let shown: Vec<String> = per_layer.iter().map(u32::to_string).collect();
+        println!("KV heads:       {} (per layer: Variable GQA)", shown.join(","));
+    }
     println!("head dim:       {} (values {})", c.head_dim, c.v_head_dim);
     println!("vocabulary:     {}", c.vocab_size);
     println!("context:        {} tokens", c.context_length);
