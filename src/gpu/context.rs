@@ -182,15 +182,25 @@ impl std::fmt::Debug for GpuContext {
 /// native instances can carry equal ids, and wgpu then takes another
 /// device's buffer for one of its own; from one instance, a buffer of another
 /// context is a validation error of the call that binds it.
+///
+/// Natively it leaves out GL unless `WGPU_BACKEND` asks for it: wgpu's EGL
+/// adapters of a shared instance fail (a panic in wgpu-hal) when two threads
+/// enumerate and drop them at once, and GL is no compute backend for wgqa.
 fn instance() -> wgpu::Instance {
-    let new = || wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     #[cfg(not(target_arch = "wasm32"))]
     {
         static INSTANCE: std::sync::OnceLock<wgpu::Instance> = std::sync::OnceLock::new();
+        let new = || {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            if std::env::var_os("WGPU_BACKEND").is_none() {
+                desc.backends.remove(wgpu::Backends::GL);
+            }
+            wgpu::Instance::new(desc)
+        };
         INSTANCE.get_or_init(new).clone()
     }
     #[cfg(target_arch = "wasm32")]
-    new()
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
 /// The loop-iteration cap of drivers known to have one (see
