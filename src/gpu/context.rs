@@ -56,15 +56,32 @@ impl AdapterClass {
     /// The class an adapter reports; software rasterisers are recognised by
     /// name where the backend does not report a device type (the browser).
     pub fn of(info: &wgpu::AdapterInfo) -> Self {
-        let named = |n: &str| {
-            [&info.name, &info.driver, &info.driver_info].iter().any(|s| s.to_lowercase().contains(n))
-        };
-        match info.device_type {
+        Self::classify(info.device_type, &[&info.name, &info.driver, &info.driver_info])
+    }
+
+    /// The class of an adapter of this device type that names itself so.
+    pub fn classify(device_type: wgpu::DeviceType, names: &[&str]) -> Self {
+        let named = |n: &str| names.iter().any(|s| s.to_lowercase().contains(n));
+        match device_type {
             wgpu::DeviceType::Cpu => AdapterClass::Cpu,
             _ if named("llvmpipe") || named("swiftshader") => AdapterClass::Cpu,
             wgpu::DeviceType::IntegratedGpu => AdapterClass::IntegratedGpu,
             _ => AdapterClass::DiscreteGpu,
         }
+    }
+
+    /// The class's name in wgqa's JS API and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdapterClass::Cpu => "cpu",
+            AdapterClass::IntegratedGpu => "integrated-gpu",
+            AdapterClass::DiscreteGpu => "discrete-gpu",
+        }
+    }
+
+    /// The class of a [`AdapterClass::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
     }
 }
 
@@ -100,6 +117,9 @@ pub(crate) struct Inner {
     pub caps: Capabilities,
     pub limits: wgpu::Limits,
     pub cache: PipelineCache,
+    /// Two distinct small buffers for writable bindings a dispatch leaves
+    /// unused (WebGPU forbids binding one buffer twice where one is writable).
+    pub spare: [wgpu::Buffer; 2],
     errors: Arc<Mutex<Option<String>>>,
 }
 
@@ -154,6 +174,14 @@ impl GpuContext {
             slot.get_or_insert_with(|| e.to_string());
         }));
         let limits = device.limits();
+        let spare = ["wgqa spare 0", "wgqa spare 1"].map(|label| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        });
         GpuContext {
             inner: Arc::new(Inner {
                 device,
@@ -162,6 +190,7 @@ impl GpuContext {
                 caps,
                 limits,
                 cache: PipelineCache::default(),
+                spare,
                 errors,
             }),
         }
@@ -211,6 +240,11 @@ impl GpuContext {
     /// its own compute pass): the benchmark counts a model token's with it.
     pub fn dispatches_recorded(&self) -> usize {
         self.inner.cache.dispatches_recorded()
+    }
+
+    /// Stand-ins for writable bindings a dispatch does not use.
+    pub(crate) fn spare_buffers(&self) -> [&wgpu::Buffer; 2] {
+        [&self.inner.spare[0], &self.inner.spare[1]]
     }
 
     /// Errors unless `bytes` fits one storage binding and one buffer.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::shader::{Kernel, ShaderVariant};
 use super::GpuContext;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Bind groups kept before the cache is flushed; each pins its buffers.
 const MAX_BIND_GROUPS: usize = 512;
@@ -176,6 +176,7 @@ impl GpuContext {
         if groups.len() >= MAX_BIND_GROUPS {
             groups.clear();
         }
+        check_aliasing(pipeline.kernel, buffers)?;
         let (bgl, _) = self.layout(pipeline.kernel);
         let entries: Vec<_> = buffers
             .iter()
@@ -208,5 +209,44 @@ impl GpuContext {
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         self.inner.cache.dispatched.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// WebGPU forbids binding one buffer twice in a dispatch where either binding
+/// is writable; native wgpu does not check it, so wgqa does, everywhere.
+fn check_aliasing(kernel: Kernel, buffers: &[&wgpu::Buffer]) -> Result<()> {
+    let access = kernel.bindings();
+    for (i, a) in buffers.iter().enumerate() {
+        for (j, b) in buffers.iter().enumerate().skip(i + 1) {
+            let writable =
+                access.get(i) == Some(&Access::ReadWrite) || access.get(j) == Some(&Access::ReadWrite);
+            if a == b && writable {
+                return Err(Error::InvalidOp {
+                    op: "dispatch",
+                    why: format!(
+                        "{kernel:?} bindings {i} and {j} are one buffer, and one of them is writable"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::shader::KvStorage;
+
+    #[test]
+    fn one_buffer_bound_for_reading_and_writing_is_an_error() {
+        let ctx = pollster::block_on(GpuContext::new()).expect("a GPU adapter (lavapipe on CI)");
+        let variant = ShaderVariant { kernel: Kernel::Copy, kv: KvStorage::F32, subgroups: false };
+        let pipeline = ctx.pipeline(variant, &Constants::default()).unwrap();
+        let (a, b) = (ctx.storage_buffer("a", 64), ctx.storage_buffer("b", 64));
+        let mut enc = ctx.device().create_command_encoder(&Default::default());
+        let err = ctx.dispatch(&mut enc, &pipeline, &[&a, &a], [1, 1, 1]).unwrap_err();
+        assert!(err.to_string().contains("Copy bindings 0 and 1 are one buffer"), "{err}");
+        ctx.dispatch(&mut enc, &pipeline, &[&a, &b], [1, 1, 1]).unwrap();
     }
 }

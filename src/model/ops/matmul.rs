@@ -164,8 +164,8 @@ impl QuantMatrix {
                 }
                 (at, rest)
             }
-            // No split: y1 and y2 are never written, so y stands in for them.
-            _ => ([n, n], [y, y]),
+            // No split: y1 and y2 are never written.
+            _ => ([n, n], self.ctx.spare_buffers()),
         };
         let out = match fusion.output {
             Output::Store | Output::Split { .. } => 0,
