@@ -29,7 +29,7 @@ function featureUse(used, offered, fast, fallback) {
 function params() {
   const f = new FormData(form);
   const num = (k) => Number(f.get(k));
-  return { qHeads: num('qHeads'), kvHeads: num('kvHeads'), headDim: num('headDim'), context: num('context'), steps: num('steps'), dtype: f.get('dtype') };
+  return { qHeads: num('qHeads'), kvHeads: num('kvHeads'), headDim: num('headDim'), context: num('context'), steps: num('steps'), dtype: f.get('dtype'), tiling: f.get('tiling') };
 }
 
 function showKind() {
@@ -71,7 +71,10 @@ function start() {
       $('adapter-name').textContent = a.name || a.vendor || '(the browser does not say)';
       $('adapter-vendor').textContent = a.vendor || '—';
       $('adapter-f16').textContent = featureUse(a.shaderF16, a.offersF16, 'native f16', 'f16 packed in u32');
-      $('adapter-subgroups').textContent = featureUse(a.subgroups, a.offersSubgroups, 'subgroup maxima', 'workgroup-memory fallback');
+      $('adapter-subgroups').textContent = featureUse(a.subgroups, a.offersSubgroups, 'subgroup sums', 'workgroup-memory fallback');
+      $('adapter-runs-on').textContent = a.runsOnCpu
+        ? 'the CPU: this WebGPU adapter is a software rasteriser, so expect CPU speeds (a few tokens/s for this model), far below a GPU\'s'
+        : `a GPU (kernels tiled for a ${a.tiling.replace('-', ' ')})`;
       $('run').disabled = false;
       $('status').textContent = 'Ready.';
       ready = true;

@@ -9,6 +9,8 @@ import { measure } from './playground.js';
 import * as model from './model.js';
 
 let ctx;
+// The playground's contexts by kernel tiling; 'auto' is `ctx`.
+const tiled = new Map();
 
 /**
  * What the browser's adapter offers, asked of WebGPU directly: wgpu fills
@@ -29,10 +31,14 @@ async function handle(msg) {
   if (msg.type === 'init') {
     await init();
     ctx = await Context.create();
-    postMessage({ type: 'ready', adapter: { ...(await offered()), name: ctx.adapterName, shaderF16: ctx.shaderF16, subgroups: ctx.subgroups } });
+    tiled.set('auto', ctx);
+    const a = { name: ctx.adapterName, shaderF16: ctx.shaderF16, subgroups: ctx.subgroups, tiling: ctx.tiling, runsOnCpu: ctx.runsOnCpu };
+    postMessage({ type: 'ready', adapter: { ...(await offered()), ...a } });
   } else if (msg.type === 'run') {
     if (!ctx) throw new Error('the GPU context is not ready');
-    const result = await measure(ctx, msg.params, (step) => postMessage({ type: 'progress', step }));
+    const tiling = msg.params.tiling ?? 'auto';
+    if (!tiled.has(tiling)) tiled.set(tiling, await Context.create(undefined, undefined, tiling));
+    const result = await measure(tiled.get(tiling), msg.params, (step) => postMessage({ type: 'progress', step }));
     postMessage({ type: 'result', params: msg.params, result });
   } else if (msg.type === 'load') {
     if (!ctx) throw new Error('the GPU context is not ready');

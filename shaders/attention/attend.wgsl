@@ -172,8 +172,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, lanes: Lanes) {
             }
         }
 
-        // 1. Partial q.k of this lane's K slices, for every row.
-        var acc: array<f32, DOTS>;
+        // 1. Partial q.k of this lane's K slices, for every row. Zeroed
+        // explicitly: Chromium on SwiftShader kept the last tile's sums in a
+        // loop-local `var` declared without an initializer.
+        var acc = array<f32, DOTS>();
         for (var kk = 0u; kk < KPT; kk++) {
             if live[kk] {
                 for (var j = 0u; j < KPL; j++) {

@@ -20,40 +20,38 @@ pub fn tolerance(dtype: DType) -> (f32, f32) {
 }
 
 pub fn ctx() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| pollster::block_on(GpuContext::new()).expect("a GPU adapter (lavapipe on CI)"))
+    variant_ctx(0)
 }
 
 /// A context without `shader-f16` and subgroups: f16 is packed in u32 and
 /// tile maxima use workgroup memory.
 pub fn ctx_fallback() -> &'static GpuContext {
-    static CTX: OnceLock<GpuContext> = OnceLock::new();
-    CTX.get_or_init(|| {
-        let opts = ContextOptions { f16: FeatureUse::Off, subgroups: FeatureUse::Off, ..Default::default() };
-        pollster::block_on(GpuContext::with_options(opts)).expect("a GPU adapter (lavapipe on CI)")
-    })
+    variant_ctx(1)
 }
 
 /// A context whose kernels are tiled for `class`, whatever the adapter is.
 pub fn ctx_class(class: AdapterClass) -> &'static GpuContext {
-    static CTX: [OnceLock<GpuContext>; 3] = [const { OnceLock::new() }; 3];
-    let i = AdapterClass::ALL.iter().position(|&c| c == class).expect("a listed class");
-    CTX[i].get_or_init(|| {
-        let opts = ContextOptions { adapter_class: Some(class), ..Default::default() };
-        pollster::block_on(GpuContext::with_options(opts)).expect("a GPU adapter (lavapipe on CI)")
-    })
+    variant_ctx(2 + AdapterClass::ALL.iter().position(|&c| c == class).expect("a listed class"))
 }
 
 /// Kernel variants a test can force: the adapter's own, the fallback paths,
-/// and the tiling of every adapter class.
-pub const VARIANTS: [&str; 5] = ["native", "fallback", "cpu tiles", "integrated tiles", "discrete tiles"];
+/// the tiling of every adapter class, and a GPU's tiling on the fallback
+/// paths (a browser that reports no device type and offers no `shader-f16`).
+pub const VARIANTS: [&str; 6] =
+    ["native", "fallback", "cpu tiles", "integrated tiles", "discrete tiles", "discrete tiles, fallback"];
 
 pub fn variant_ctx(i: usize) -> &'static GpuContext {
-    match i {
-        0 => ctx(),
-        1 => ctx_fallback(),
-        _ => ctx_class(AdapterClass::ALL[i - 2]),
-    }
+    static CTX: [OnceLock<GpuContext>; VARIANTS.len()] = [const { OnceLock::new() }; VARIANTS.len()];
+    let off = ContextOptions { f16: FeatureUse::Off, subgroups: FeatureUse::Off, ..Default::default() };
+    let opts = match i {
+        0 => ContextOptions::default(),
+        1 => off,
+        5 => ContextOptions { adapter_class: Some(AdapterClass::DiscreteGpu), ..off },
+        _ => ContextOptions { adapter_class: Some(AdapterClass::ALL[i - 2]), ..Default::default() },
+    };
+    CTX[i].get_or_init(|| {
+        pollster::block_on(GpuContext::with_options(opts)).expect("a GPU adapter (lavapipe on CI)")
+    })
 }
 
 /// Deterministic uniform values in [-1, 1).
