@@ -1,6 +1,5 @@
-mod common;
-use common::*;
 use wgqa::{AttentionConfig, DType, SplitPolicy};
+use wgqa_testkit::*;
 
 #[test]
 fn smoke_gqa_prefill_and_decode() {

@@ -1,10 +1,9 @@
 //! Property tests: the GPU kernels against `wgqa::reference` across shapes,
 //! group sizes, ragged batches, page sizes, options and both dtypes.
 
-mod common;
-use common::*;
 use proptest::prelude::*;
 use wgqa::{AttentionConfig, DType, RopeLayout, SplitPolicy};
+use wgqa_testkit::*;
 
 /// Elements of K and V a case may hold, to keep lavapipe runs short.
 const KV_BUDGET: usize = 6_000_000;

@@ -1,9 +1,8 @@
 //! The paged KV cache: sequence lifecycle, rollback, page reuse, memory
 //! accounting, variable GQA, and a full cache that loses nothing.
 
-mod common;
-use common::*;
 use std::ops::Range;
+use wgqa_testkit::*;
 
 use wgqa::{reference, AttentionConfig, DType, GpuContext, KvCache, KvCacheConfig, Plan, SeqId};
 

@@ -6,17 +6,14 @@
 //! `head_count_kv`, the budget allocation is optimal, and each bad option is
 //! a clear error that leaves no file behind.
 
-#[path = "common/model_file.rs"]
-mod model_file;
-
 use std::borrow::Cow;
 
-use model_file::default_model_path;
 use wgqa::convert::{
     allocate, convert, quantize, write_gguf, write_new_file, ConvertOptions, KvTarget, Method, TensorOut,
 };
 use wgqa::model::{Gguf, LlamaConfig, MetaArray, MetaValue, ReferenceModel, TensorType};
 use wgqa::Error;
+use wgqa_testkit::model_file::default_model_path;
 
 const E: u64 = 64;
 const HEADS: u32 = 4;

@@ -2,11 +2,10 @@
 //! variant of the host layer is hit here (config variants are unit-tested in
 //! `attention::config`, `MissingFeature` in `gpu::context`).
 
-mod common;
-use common::*;
 use wgqa::{
     AttentionConfig, ContextOptions, Error, GpuContext, KvCache, KvCacheConfig, Plan, Rope, RopeLayout,
 };
+use wgqa_testkit::*;
 
 fn cache(cfg: AttentionConfig, capacity: u32) -> KvCache {
     KvCache::new(ctx(), KvCacheConfig::uniform(cfg, 2, 16, capacity)).unwrap()

@@ -6,12 +6,6 @@
 //! comes from `WGQA_FUZZ_CASES` (default 100,000) and the seed from
 //! `WGQA_FUZZ_SEED`, so a failure is reproduced by its printed case number.
 
-#[path = "common/model_file.rs"]
-mod model_file;
-#[allow(dead_code)]
-#[path = "gguf/writer.rs"]
-mod writer;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,7 +14,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use wgqa::model::{ChatTemplate, Gguf, LlamaConfig, MetaArray, MetaValue, ReferenceModel, Tokenizer};
-use writer::{build, tensor, RawTensor};
+use wgqa_testkit::gguf_writer::{self, build, tensor, RawTensor};
+use wgqa_testkit::model_file;
 
 // ---------------------------------------------------------------------------
 // Allocation budget: live bytes of this thread, their peak, and a hard cap
@@ -126,12 +121,12 @@ fn weights(name: &str, dims: &[u64], ty: u32) -> RawTensor {
         .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 8) as f32 / (1 << 24) as f32 - 0.5)
         .collect();
     let data = match ty {
-        1 => values.iter().flat_map(|&x| writer::f16_le(x)).collect(),
+        1 => values.iter().flat_map(|&x| gguf_writer::f16_le(x)).collect(),
         // Q8_0: blocks of 32 as an f16 scale and 32 signed bytes.
         8 => values
             .chunks(32)
             .flat_map(|b| {
-                let mut block = writer::f16_le(1.0 / 127.0).to_vec();
+                let mut block = gguf_writer::f16_le(1.0 / 127.0).to_vec();
                 block.extend(b.iter().map(|&x| (x * 127.0).round() as i8 as u8));
                 block
             })

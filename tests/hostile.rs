@@ -4,18 +4,13 @@
 //! panic or a huge allocation. Each test returns early when the model has
 //! not been fetched (`scripts/test.sh` fetches it).
 
-#[path = "common/model_file.rs"]
-mod model_file;
-#[allow(dead_code)]
-#[path = "gguf/writer.rs"]
-mod writer;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use wgqa::model::{Gguf, LlamaConfig, MetaValue, ReferenceModel};
-use writer::{build, tensor};
+use wgqa_testkit::gguf_writer::{build, tensor};
+use wgqa_testkit::model_file;
 
 fn default_model() -> Option<&'static Gguf> {
     static MODEL: OnceLock<Option<Gguf>> = OnceLock::new();

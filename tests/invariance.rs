@@ -2,9 +2,8 @@
 //! rounding: split-K 1 vs many, page size 16 vs 64, prefill in one chunk vs
 //! many vs token-by-token decode, and the fallback paths vs the fast paths.
 
-mod common;
-use common::*;
 use wgqa::{AttentionConfig, DType, RopeLayout, SplitPolicy};
+use wgqa_testkit::*;
 
 fn gpu(case: &str, run: &Run) -> Vec<Vec<f32>> {
     run.gpu().unwrap_or_else(|e| panic!("{case}: {e}"))

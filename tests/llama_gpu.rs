@@ -3,24 +3,15 @@
 //! plus its memory and error paths. Every test returns early when the model
 //! has not been fetched (`scripts/fetch-model.sh`; CI fetches it first).
 
-mod common;
-
-use common::model_file::default_model_path;
+use wgqa_testkit::model_file::default_model_path;
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use wgqa::model::{argmax, Gguf, LlamaModel, ReferenceModel, Tokenizer};
+use wgqa::reference::tolerance;
 use wgqa::Error;
 
-/// Logits from the GPU and from the CPU reference (both f16 KV, the same
-/// dequantised weights, f32 accumulation in different orders) agree within
-/// this absolute difference (measured: about 4e-3 on logits of order 10).
-const LOGIT_TOL_VS_REFERENCE: f32 = 0.02;
-/// Decode (matvec kernels, one query token a step) vs prefill (tiled
-/// kernels): the same arithmetic in different orders (measured: 1.2e-2 over
-/// 200 tokens).
-const LOGIT_TOL_DECODE_VS_PREFILL: f32 = 0.02;
 /// Tokens decoded one by one vs prefilled, across 13 KV pages (about a
 /// minute on lavapipe, where a decode step costs ~0.3 s).
 const DECODE_STEPS: usize = 200;
@@ -42,7 +33,7 @@ fn smol() -> Option<&'static Smol> {
         let gguf = Gguf::open(&path).expect("the default model parses");
         let tokenizer = Tokenizer::from_gguf(&gguf).expect("its tokenizer builds");
         let model =
-            LlamaModel::load(common::ctx(), &gguf, KV_TOKENS, |_, _| {}).expect("it loads on the GPU");
+            LlamaModel::load(wgqa_testkit::ctx(), &gguf, KV_TOKENS, |_, _| {}).expect("it loads on the GPU");
         eprintln!("loaded SmolLM2 on the GPU in {:.2?}", start.elapsed());
         Some(Smol { gguf, tokenizer, model: Mutex::new(model) })
     })
@@ -124,7 +115,7 @@ fn gpu_logits_match_the_cpu_reference() {
         let (d, at) = max_diff(g, w);
         worst = worst.max(d);
         assert!(
-            d <= LOGIT_TOL_VS_REFERENCE,
+            d <= tolerance::LOGITS_VS_REFERENCE,
             "position {pos}, logit {at}: gpu {} vs reference {}",
             g[at],
             w[at]
@@ -165,7 +156,7 @@ fn decoding_token_by_token_equals_prefill() {
         let (d, at) = max_diff(&decoded, &prefill[pos]);
         worst = worst.max(d);
         assert!(
-            d <= LOGIT_TOL_DECODE_VS_PREFILL,
+            d <= tolerance::LOGITS_DECODE_VS_PREFILL,
             "position {pos}, logit {at}: decode {} vs prefill {}",
             decoded[at],
             prefill[pos][at]

@@ -4,27 +4,22 @@
 //! the residual add, the greedy argmax, error paths and the real model's
 //! tensors.
 
-mod common;
-
-use common::model_file::default_model_path;
-use common::{ctx, random};
 use half::f16;
 use wgqa::model::ops::{
     self, reference, Batch, Fusion, MatmulOptions, MatmulPath, Output, QuantMatrix, RmsNorm, ARGMAX_NONE,
 };
 use wgqa::model::{argmax, dequantize, Gguf, TensorInfo, TensorType, QK};
+use wgqa::reference::tolerance;
 use wgqa::{Error, GpuContext};
+use wgqa_testkit::model_file::default_model_path;
+use wgqa_testkit::{ctx, random};
 
-/// Tolerance, stated once: |gpu - ref| <= ATOL + RTOL * scale, where scale is
-/// sum_k |x_k w_k| for a matmul (what bounds f32 rounding of the sum) and
-/// |ref| for the other ops.
-const ATOL: f32 = 1e-5;
-const RTOL: f32 = 1e-4;
-
+/// |gpu - ref| within `tolerance::MODEL_OPS` at `scale` (sum_k |x_k w_k| for
+/// a matmul, |ref| for the other ops).
 fn check(case: &str, got: &[f32], want: &[f32], scale: &[f32]) {
     assert!(got.len() >= want.len(), "{case}: got {} values, want {}", got.len(), want.len());
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let tol = ATOL + RTOL * scale[i];
+        let tol = tolerance::MODEL_OPS.bound(scale[i]);
         assert!((g - w).abs() <= tol, "{case}: index {i}: gpu {g} vs reference {w} (tolerance {tol})");
     }
 }

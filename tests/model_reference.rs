@@ -3,19 +3,13 @@
 //! default model SmolLM2-135M-Instruct when it has been fetched (known
 //! hyperparameters, "The capital of France is" → " Paris", perplexity).
 
-#[path = "common/model_file.rs"]
-mod model_file;
-#[allow(dead_code)]
-#[path = "gguf/writer.rs"]
-mod writer;
-
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use model_file::default_model_path;
 use wgqa::model::{perplexity, Gguf, LlamaConfig, MetaArray, MetaValue, ReferenceModel};
 use wgqa::{DType, Error};
-use writer::{build, tensor, RawTensor};
+use wgqa_testkit::gguf_writer::{build, tensor, RawTensor};
+use wgqa_testkit::model_file::default_model_path;
 
 // ---------------------------------------------------------------------------
 // A tiny llama built in memory: 2 layers, width 8, 2 query heads sharing one

@@ -3,10 +3,9 @@
 //! even when its K or V holds NaN or inf. Rows that cannot see a poisoned
 //! key are bit-identical to a run without it, and finite.
 
-mod common;
-use common::*;
 use proptest::prelude::*;
 use wgqa::{AttentionConfig, DType, SplitPolicy};
+use wgqa_testkit::*;
 
 fn config() -> impl Strategy<Value = AttentionConfig> {
     let heads = (1u32..=8).prop_flat_map(|q| {

@@ -1,9 +1,8 @@
 //! Numerics: rows that see no key give zeros, huge logits stay finite.
 
-mod common;
-use common::*;
 use proptest::prelude::*;
 use wgqa::{AttentionConfig, DType, KvCache, KvCacheConfig, Plan};
+use wgqa_testkit::*;
 
 /// Cross-attention whose queries sit far outside a sliding window: every
 /// key is masked, the output is zeros (with and without sinks), never NaN.

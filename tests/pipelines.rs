@@ -1,9 +1,8 @@
 //! The decode loop builds everything once: after the first step, no
 //! pipeline is created however long the context grows.
 
-mod common;
-use common::*;
 use wgqa::{AttentionConfig, KvCache, KvCacheConfig, Plan, Rope, RopeLayout};
+use wgqa_testkit::*;
 
 #[test]
 fn decoding_100_steps_creates_no_pipeline_after_the_first() {

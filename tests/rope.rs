@@ -1,9 +1,8 @@
 //! The RoPE kernel on queries matches the reference for both layouts, at
 //! positions up to ~5000 and batches of sequences at different offsets.
 
-mod common;
-use common::*;
 use wgqa::{reference, AttentionConfig, KvCache, KvCacheConfig, Plan, Rope, RopeLayout};
+use wgqa_testkit::*;
 
 #[test]
 fn rope_kernel_matches_reference() {

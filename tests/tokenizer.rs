@@ -6,18 +6,15 @@
 //! (`scripts/fetch-model.sh` fetches it; CI does so first). The synthetic-GGUF
 //! tests at the end always run.
 
-#[path = "common/model_file.rs"]
-mod model_file;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use model_file::default_model_path;
 use proptest::prelude::*;
 use serde_json::Value;
 use wgqa::model::{ChatMessage, ChatTemplate, Decoder, Gguf, PreTokenizer, Tokenizer, TokenizerConfig};
 use wgqa::Error;
+use wgqa_testkit::model_file::default_model_path;
 
 fn gguf() -> Option<&'static Gguf> {
     static GGUF: OnceLock<Option<Gguf>> = OnceLock::new();

@@ -1,10 +1,6 @@
 // The kernel playground's measurement: prefill a random context, then time
 // decode steps and compare every output with the CPU reference.
-import { AttentionConfig, KvCache, referenceAttention } from './pkg/wgqa.js';
-
-// |gpu - ref| <= atol + rtol * |ref|: the same tolerances as the Rust tests
-// (tests/common/mod.rs), f16 looser because K/V are stored rounded.
-export const TOLERANCE = { f32: { atol: 5e-4, rtol: 2e-3 }, f16: { atol: 2e-3, rtol: 5e-3 } };
+import { AttentionConfig, KvCache, referenceAttention, referenceTolerance } from './pkg/wgqa.js';
 
 /** Deterministic values in [-1, 1), so a run can be repeated exactly. */
 function noise(seed, n) {
@@ -49,7 +45,9 @@ export async function measure(ctx, { qHeads, kvHeads, headDim, context, steps, d
     const q = noise(1, total * qw);
     const k = noise(2, total * kw);
     const v = noise(3, total * kw);
-    const tol = TOLERANCE[dtype];
+    // |gpu - ref| <= atol + rtol * |ref|, the bound the Rust tests hold the
+    // kernels to (wgqa::reference::tolerance).
+    const tol = referenceTolerance(dtype);
     let errors = { maxError: 0, worst: 0 };
     const fold = (e) => (errors = { maxError: Math.max(errors.maxError, e.maxError), worst: Math.max(errors.worst, e.worst) });
 

@@ -58,11 +58,7 @@ impl WasmConfig {
 
     #[wasm_bindgen(js_name = setDtype)]
     pub fn set_dtype(&mut self, dtype: &str) -> Result<(), JsError> {
-        let dtype = match dtype {
-            "f32" => DType::F32,
-            "f16" => DType::F16,
-            other => return Err(invalid(format!("dtype must be \"f32\" or \"f16\", got {other:?}"))),
-        };
+        let dtype = parse_dtype(dtype)?;
         self.update(|c| c.with_dtype(dtype))
     }
 
@@ -108,5 +104,14 @@ impl WasmConfig {
         next.validate()?;
         self.cfg = next;
         Ok(())
+    }
+}
+
+/// A storage type's JS name ("f32" or "f16") as a `DType`.
+pub(super) fn parse_dtype(dtype: &str) -> Result<DType, JsError> {
+    match dtype {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        other => Err(invalid(format!("dtype must be \"f32\" or \"f16\", got {other:?}"))),
     }
 }

@@ -1,10 +1,11 @@
 //! `referenceAttention`: the CPU reference (f64 accumulation), so a page or
-//! test can check the GPU's answer in the browser.
+//! test can check the GPU's answer in the browser, and `referenceTolerance`:
+//! how close that answer must be (the bound the Rust tests use).
 
-use js_sys::Float32Array;
+use js_sys::{Float32Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::config::WasmConfig;
+use super::config::{parse_dtype, WasmConfig};
 use super::invalid;
 use crate::reference;
 
@@ -51,4 +52,19 @@ pub fn reference_attention(
     reference::round_to_storage(c.dtype, &mut k);
     reference::round_to_storage(c.dtype, &mut v);
     Ok(Float32Array::from(&reference::attention(c, q, positions, &k, &v)[..]))
+}
+
+/// `{ atol, rtol }` for attention with `dtype` ("f32" or "f16") storage: an
+/// output passes when |gpu - ref| <= atol + rtol·|ref|.
+#[wasm_bindgen(js_name = referenceTolerance)]
+pub fn reference_tolerance(dtype: &str) -> Result<Object, JsError> {
+    let tol = reference::tolerance::attention(parse_dtype(dtype)?);
+    let out = Object::new();
+    for (key, value) in [("atol", tol.atol), ("rtol", tol.rtol)] {
+        // The shortest decimal of the f32 (5e-4, not 0.0005000000237…).
+        let shortest: f64 = value.to_string().parse().unwrap_or(f64::from(value));
+        Reflect::set(&out, &key.into(), &shortest.into())
+            .map_err(|_| invalid(format!("cannot set {key}")))?;
+    }
+    Ok(out)
 }

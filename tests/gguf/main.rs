@@ -4,13 +4,12 @@
 //! allocation), and the real default model when it has been fetched.
 
 mod alloc_count;
-mod writer;
 
 use alloc_count::{alloc_budget, allocated_by};
 use proptest::prelude::*;
 use wgqa::model::{require_llama, Gguf, MetaArray, MetaValue, TensorType};
 use wgqa::Error;
-use writer::{all_metadata, all_tensors, build, tensor, valid_file, Writer};
+use wgqa_testkit::gguf_writer::{all_metadata, all_tensors, build, tensor, valid_file, Writer};
 
 fn parse_err(bytes: &[u8]) -> Error {
     Gguf::parse(bytes).expect_err("the file should be rejected")

@@ -1,6 +1,6 @@
 import type { InitInput } from './wgqa.js';
 
-export { AttentionConfig, Context, KvCache, Model, Sequence, Stats, referenceAttention } from './wgqa.js';
+export { AttentionConfig, Context, KvCache, Model, Sequence, Stats, referenceAttention, referenceTolerance } from './wgqa.js';
 export type { InitInput } from './wgqa.js';
 
 /**

@@ -2,7 +2,7 @@
 // instantiates the module once, however many callers ask for it.
 import init from './wgqa.js';
 
-export { AttentionConfig, Context, KvCache, Model, Sequence, Stats, referenceAttention } from './wgqa.js';
+export { AttentionConfig, Context, KvCache, Model, Sequence, Stats, referenceAttention, referenceTolerance } from './wgqa.js';
 
 let ready;
 

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { TARGET } from './harness.mjs';
 
 const run = promisify(execFile);
-const NAMES = ['AttentionConfig', 'Context', 'KvCache', 'Model', 'Sequence', 'Stats', 'load', 'referenceAttention'];
+const NAMES = ['AttentionConfig', 'Context', 'KvCache', 'Model', 'Sequence', 'Stats', 'load', 'referenceAttention', 'referenceTolerance'];
 
 test('npm pack, install into a fresh project, import', { timeout: 120_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'wgqa-npm-'));

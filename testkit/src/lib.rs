@@ -1,23 +1,19 @@
-//! Shared harness: run attention on the GPU through the real cache, plan and
-//! kernels, and compare with `wgqa::reference`.
-#![allow(dead_code)]
+//! wgqa's shared test helpers, a dev-only crate so each test binary uses
+//! what it needs without dead-code warnings: the attention harness here
+//! (run on the GPU through the real cache, plan and kernels, and compare
+//! with `wgqa::reference` within `wgqa::reference::tolerance`), the default
+//! model's path and a GGUF writer for fixture files.
 
 use std::sync::OnceLock;
 
+pub mod gguf_writer;
 pub mod model_file;
 
+use wgqa::reference::tolerance::Tolerance;
 use wgqa::{
     reference, AdapterClass, AttentionConfig, ContextOptions, DType, FeatureUse, GpuContext, KvCache,
     KvCacheConfig, Plan, Rope, RopeLayout, SplitPolicy,
 };
-
-/// Tolerances, stated once: |gpu - ref| <= atol + rtol * |ref|.
-pub fn tolerance(dtype: DType) -> (f32, f32) {
-    match dtype {
-        DType::F32 => (5e-4, 2e-3),
-        DType::F16 => (2e-3, 5e-3),
-    }
-}
 
 pub fn ctx() -> &'static GpuContext {
     variant_ctx(0)
@@ -302,14 +298,16 @@ fn chunks(lens: &[usize], chunk: usize) -> Vec<Step> {
     steps
 }
 
-/// Panics naming the first element outside tolerance, with the case.
+/// Panics naming the first element outside the attention tolerance of
+/// `dtype`, with the case.
 pub fn assert_close(case: &str, dtype: DType, got: &[Vec<f32>], want: &[Vec<f32>]) {
-    let (atol, rtol) = tolerance(dtype);
+    let tol = reference::tolerance::attention(dtype);
+    let Tolerance { atol, rtol } = tol;
     assert_eq!(got.len(), want.len(), "{case}: sequence count");
     for (s, (g, w)) in got.iter().zip(want).enumerate() {
         assert_eq!(g.len(), w.len(), "{case}: length of sequence {s}");
         for (i, (&a, &b)) in g.iter().zip(w).enumerate() {
-            let ok = a.is_finite() && (a - b).abs() <= atol + rtol * b.abs();
+            let ok = a.is_finite() && (a - b).abs() <= tol.bound(b.abs());
             assert!(
                 ok,
                 "{case}: sequence {s} index {i}: gpu {a} vs reference {b} (atol {atol}, rtol {rtol})"
