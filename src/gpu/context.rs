@@ -6,6 +6,15 @@ use std::sync::{Arc, Mutex};
 use super::pipelines::PipelineCache;
 use crate::{Error, Result};
 
+/// How a context shares its device: `Arc` natively, where wgpu's types are
+/// Send and Sync and a context may move between threads; `Rc` on wasm32,
+/// where they are neither (WebGPU objects belong to one JS thread), so an
+/// `Arc` would only pay for atomics nothing can use.
+#[cfg(not(target_arch = "wasm32"))]
+type Shared<T> = Arc<T>;
+#[cfg(target_arch = "wasm32")]
+type Shared<T> = std::rc::Rc<T>;
+
 /// Environment variable that forces an adapter by (case-insensitive) name substring.
 pub const ADAPTER_ENV: &str = "WGQA_ADAPTER";
 
@@ -107,7 +116,7 @@ pub struct Capabilities {
 /// A device, its queue, and wgqa's pipeline and bind-group caches. Cheap to clone.
 #[derive(Clone)]
 pub struct GpuContext {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Shared<Inner>,
 }
 
 pub(crate) struct Inner {
@@ -183,7 +192,7 @@ impl GpuContext {
             })
         });
         GpuContext {
-            inner: Arc::new(Inner {
+            inner: Shared::new(Inner {
                 device,
                 queue,
                 info,
