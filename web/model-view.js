@@ -1,6 +1,7 @@
 // The model view on the main thread: renders what the worker reports about
-// loading and generating; the worker (model.js) does the work.
+// loading and generating; the worker (model-worker.js) does the work.
 import { drawKvPlot, formatBytes } from './kv-plot.js';
+import { MSG } from './protocol.js';
 
 /** Where web/serve.mjs serves the repository's models/ folder. */
 export const DEFAULT_MODEL_URL = '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -56,13 +57,13 @@ export function modelView(worker) {
     out.dataset.state = 'running';
     $('decode-tps').textContent = '…';
     setBusy(true);
-    worker.postMessage({ type: 'generate', prompt, options });
+    worker.postMessage({ type: MSG.GENERATE, prompt, options });
   });
-  $('stop').addEventListener('click', () => worker.postMessage({ type: 'stop' }));
+  $('stop').addEventListener('click', () => worker.postMessage({ type: MSG.STOP }));
   $('reset').addEventListener('click', () => {
     setBusy(true);
     $('stop').disabled = true;
-    worker.postMessage({ type: 'reset' });
+    worker.postMessage({ type: MSG.RESET });
   });
 
   return {
@@ -71,17 +72,17 @@ export function modelView(worker) {
       if (loading || info) return;
       loading = true;
       $('load-status').textContent = 'Downloading the model…';
-      worker.postMessage({ type: 'load', url: DEFAULT_MODEL_URL });
+      worker.postMessage({ type: MSG.LOAD, url: DEFAULT_MODEL_URL });
     },
     /** Handles a worker message meant for this view; false if it was not. */
     handle(data) {
-      if (data.type === 'load-progress') {
+      if (data.type === MSG.LOAD_PROGRESS) {
         const { loaded, total } = data;
         $('load-progress').value = total ? loaded / total : 0;
         $('load-status').textContent = total && loaded >= total
           ? `Downloaded ${formatBytes(total)}; uploading weights to the GPU…`
           : `Downloading: ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`;
-      } else if (data.type === 'loaded') {
+      } else if (data.type === MSG.LOADED) {
         info = data.info;
         loading = false;
         $('load-progress').value = 1;
@@ -89,22 +90,22 @@ export function modelView(worker) {
         $('kv-capacity-tokens').textContent = String(info.kvCapacityTokens);
         $('kv-capacity').textContent = formatBytes(info.kvCapacityBytes);
         setBusy(false);
-      } else if (data.type === 'token') {
+      } else if (data.type === MSG.TOKEN) {
         $('output').append(data.text);
         if (data.tokensPerSecond !== null) $('decode-tps').textContent = data.tokensPerSecond.toFixed(2);
-      } else if (data.type === 'done') {
+      } else if (data.type === MSG.DONE) {
         onDone(data.stats);
-      } else if (data.type === 'reset-done') {
+      } else if (data.type === MSG.RESET_DONE) {
         $('output').replaceChildren();
         $('output').dataset.state = 'idle';
         $('context-tokens').textContent = '0';
         $('kv-in-use').textContent = formatBytes(0);
         plot(0, 0);
         setBusy(false);
-      } else if (data.type === 'error' && data.during === 'load') {
+      } else if (data.type === MSG.ERROR && data.during === MSG.LOAD) {
         loading = false;
         $('load-status').textContent = `The model could not be loaded: ${data.message}`;
-      } else if (data.type === 'error' && ['generate', 'reset'].includes(data.during)) {
+      } else if (data.type === MSG.ERROR && [MSG.GENERATE, MSG.RESET].includes(data.during)) {
         $('output').dataset.state = 'error';
         $('output').append(`\nError: ${data.message}`);
         setBusy(false);

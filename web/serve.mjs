@@ -1,7 +1,9 @@
 // A tiny static file server for the demo page and the browser tests.
-// Listens on 127.0.0.1 only; port 0 picks a free one. Besides `root` it
-// serves the repository's models/ folder (read-only, GET only) under
-// /models/, so the page can fetch the default GGUF without copying 98 MB.
+// Listens on 127.0.0.1 only; port 0 picks a free one; read-only, GET only.
+// Besides `root` it serves two of the repository's folders: the npm package
+// that scripts/build-web.sh builds into target/npm/ under /wgqa/ (the page
+// imports it as users do), and models/ under /models/, so the page can fetch
+// the default GGUF without copying 98 MB.
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -18,10 +20,13 @@ const TYPES = {
 };
 
 export const MODELS = fileURLToPath(new URL('../models/', import.meta.url));
+export const NPM_PACKAGE = fileURLToPath(new URL('../target/npm/', import.meta.url));
 
 /** The folder and the path inside it that a URL path names. */
 function locate(root, models, path) {
-  if (path.startsWith('/models/')) return [resolve(models), path.slice('/models'.length)];
+  for (const [prefix, dir] of [['/models/', models], ['/wgqa/', NPM_PACKAGE]]) {
+    if (path.startsWith(prefix)) return [resolve(dir), path.slice(prefix.length - 1)];
+  }
   return [resolve(root), path.endsWith('/') ? path + 'index.html' : path];
 }
 

@@ -1,12 +1,12 @@
-// Runs wgqa off the main thread so the page stays responsive while the GPU
-// (or SwiftShader) works. Messages in: {type: 'init'}, {type: 'run', params}
-// (playground), and 'load' {url}, 'generate' {prompt, options}, 'stop',
-// 'reset' (model); messages out: 'ready' (adapter info), 'progress',
-// 'result', the model's 'load-progress', 'loaded', 'token', 'done',
-// 'reset-done', and 'error' {during, message}.
-import init, { Context } from './pkg/wgqa.js';
-import { measure } from './playground.js';
-import * as model from './model.js';
+// The demo page's worker: runs wgqa off the main thread so the page stays
+// responsive while the GPU (or SwiftShader) works. It starts the GPU and
+// routes each request (protocol.js) to the playground (playground-worker.js)
+// or the model (model-worker.js); a failed request answers MSG.ERROR
+// { during: its type, message }.
+import { Context, load } from './wgqa/index.js';
+import { MSG } from './protocol.js';
+import { measure } from './playground-worker.js';
+import * as model from './model-worker.js';
 
 let ctx;
 // The playground's contexts by kernel tiling; 'auto' is `ctx`.
@@ -28,30 +28,30 @@ async function offered() {
 }
 
 async function handle(msg) {
-  if (msg.type === 'init') {
-    await init();
+  if (msg.type === MSG.INIT) {
+    await load();
     ctx = await Context.create();
     tiled.set('auto', ctx);
     const a = { name: ctx.adapterName, shaderF16: ctx.shaderF16, subgroups: ctx.subgroups, tiling: ctx.tiling, runsOnCpu: ctx.runsOnCpu };
-    postMessage({ type: 'ready', adapter: { ...(await offered()), ...a } });
-  } else if (msg.type === 'run') {
+    postMessage({ type: MSG.READY, adapter: { ...(await offered()), ...a } });
+  } else if (msg.type === MSG.RUN) {
     if (!ctx) throw new Error('the GPU context is not ready');
     const tiling = msg.params.tiling ?? 'auto';
     if (!tiled.has(tiling)) tiled.set(tiling, await Context.create(undefined, undefined, tiling));
-    const result = await measure(tiled.get(tiling), msg.params, (step) => postMessage({ type: 'progress', step }));
-    postMessage({ type: 'result', params: msg.params, result });
-  } else if (msg.type === 'load') {
+    const result = await measure(tiled.get(tiling), msg.params, (step) => postMessage({ type: MSG.PROGRESS, step }));
+    postMessage({ type: MSG.RESULT, params: msg.params, result });
+  } else if (msg.type === MSG.LOAD) {
     if (!ctx) throw new Error('the GPU context is not ready');
     await model.loadModel(ctx, msg.url, postMessage);
-  } else if (msg.type === 'generate') {
+  } else if (msg.type === MSG.GENERATE) {
     await model.generate(msg.prompt, msg.options, postMessage);
-  } else if (msg.type === 'stop') {
+  } else if (msg.type === MSG.STOP) {
     model.stop();
-  } else if (msg.type === 'reset') {
+  } else if (msg.type === MSG.RESET) {
     model.reset(postMessage);
   }
 }
 
 onmessage = (e) => {
-  handle(e.data).catch((err) => postMessage({ type: 'error', during: e.data.type, message: String(err?.message ?? err) }));
+  handle(e.data).catch((err) => postMessage({ type: MSG.ERROR, during: e.data.type, message: String(err?.message ?? err) }));
 };

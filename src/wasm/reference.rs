@@ -56,7 +56,7 @@ pub fn reference_attention(
 
 /// `{ atol, rtol }` for attention with `dtype` ("f32" or "f16") storage: an
 /// output passes when |gpu - ref| <= atol + rtol·|ref|.
-#[wasm_bindgen(js_name = referenceTolerance)]
+#[wasm_bindgen(js_name = referenceTolerance, unchecked_return_type = "{ atol: number; rtol: number }")]
 pub fn reference_tolerance(dtype: &str) -> Result<Object, JsError> {
     let tol = reference::tolerance::attention(parse_dtype(dtype)?);
     let out = Object::new();

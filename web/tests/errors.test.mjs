@@ -10,8 +10,8 @@ before(async () => {
   demo = await openDemo('#playground');
   // Load the bindings and a small cache on the page's main thread.
   await demo.page.evaluate(async () => {
-    const wgqa = await import('/pkg/wgqa.js');
-    await wgqa.default();
+    const wgqa = await import('/wgqa/index.js');
+    await wgqa.load();
     const ctx = await wgqa.Context.create();
     const cfg = new wgqa.AttentionConfig(4, 2, 8);
     const cache = new wgqa.KvCache(ctx, cfg, 1, 4, 16);

@@ -116,8 +116,8 @@ test('a prompt longer than the KV cache is a readable error on the page', { skip
 
 test('a 404 URL and a non-GGUF file reject with readable Errors', { skip, timeout: 60_000 }, async () => {
   const results = await demo.page.evaluate(async () => {
-    const wgqa = await import('/pkg/wgqa.js');
-    await wgqa.default();
+    const wgqa = await import('/wgqa/index.js');
+    await wgqa.load();
     const ctx = await wgqa.Context.create();
     const attempt = async (f) => {
       try {

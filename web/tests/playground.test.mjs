@@ -14,8 +14,8 @@ before(async () => {
   demo = await openDemo('#playground');
   await waitReady(demo.page);
   tolerance = await demo.page.evaluate(async () => {
-    const wgqa = await import('/pkg/wgqa.js');
-    await wgqa.default();
+    const wgqa = await import('/wgqa/index.js');
+    await wgqa.load();
     return { f32: wgqa.referenceTolerance('f32'), f16: wgqa.referenceTolerance('f16') };
   });
 }, { timeout: 120_000 });

@@ -1,6 +1,7 @@
-// The kernel playground's measurement: prefill a random context, then time
-// decode steps and compare every output with the CPU reference.
-import { AttentionConfig, KvCache, referenceAttention, referenceTolerance } from './pkg/wgqa.js';
+// The worker's side of the kernel playground, its measurement: prefill a
+// random context, then time decode steps and compare every output with the
+// CPU reference.
+import { AttentionConfig, KvCache, referenceAttention, referenceTolerance } from './wgqa/index.js';
 
 /** Deterministic values in [-1, 1), so a run can be repeated exactly. */
 function noise(seed, n) {

@@ -1,6 +1,7 @@
 // The worker's side of the model view: loads a GGUF through wgqa's Model
-// and streams generated text back as messages.
-import { Model } from './pkg/wgqa.js';
+// and streams generated text back as messages (protocol.js).
+import { Model } from './wgqa/index.js';
+import { MSG } from './protocol.js';
 
 let model;
 
@@ -11,7 +12,7 @@ function throttled(post) {
     const now = performance.now();
     if (now - last < 100 && loaded !== total) return;
     last = now;
-    post({ type: 'load-progress', loaded, total });
+    post({ type: MSG.LOAD_PROGRESS, loaded, total });
   };
 }
 
@@ -21,7 +22,7 @@ export async function loadModel(ctx, url, post) {
   model = undefined;
   model = await Model.fromUrl(ctx, url, throttled(post));
   post({
-    type: 'loaded',
+    type: MSG.LOADED,
     info: {
       qHeads: model.qHeads,
       kvHeads: model.kvHeads,
@@ -47,13 +48,13 @@ export async function generate(prompt, options, post) {
     pieces += 1;
     // Rate over the pieces after the first (which also waited for the prefill).
     const tokensPerSecond = pieces > 1 ? ((pieces - 1) * 1000) / (now - first) : null;
-    post({ type: 'token', text, pieces, tokensPerSecond });
+    post({ type: MSG.TOKEN, text, pieces, tokensPerSecond });
   });
   // A wasm-bindgen object does not survive postMessage; copy its fields.
   const plain = {};
   for (const k of ['promptTokens', 'generatedTokens', 'contextTokens', 'prefillTokensPerSecond', 'decodeTokensPerSecond', 'kvBytesInUse', 'kvCapacityBytes', 'stopReason']) plain[k] = stats[k];
   stats.free();
-  post({ type: 'done', stats: plain });
+  post({ type: MSG.DONE, stats: plain });
 }
 
 export function stop() {
@@ -62,5 +63,5 @@ export function stop() {
 
 export function reset(post) {
   model?.reset();
-  post({ type: 'reset-done' });
+  post({ type: MSG.RESET_DONE });
 }
