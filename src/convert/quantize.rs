@@ -183,9 +183,10 @@ mod tests {
 
     #[test]
     fn zero_and_constant_blocks_are_exact() {
-        for ty in TensorType::ALL {
+        for ty in TensorType::ALL.into_iter().filter(|&t| can_write(t)) {
             assert_eq!(round_trip(ty, &[0.0; QK]), [0.0; QK], "{ty:?}");
         }
+        assert!(quantize(TensorType::Q4_K, &[0.0; 256]).is_err());
         assert_eq!(round_trip(TensorType::Q4_1, &[0.5; QK]), [0.5; QK]);
     }
 
