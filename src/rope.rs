@@ -4,7 +4,7 @@
 use crate::attention::check_len;
 use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
 use crate::gpu::Constants;
-use crate::kv::{unit_groups, Plan};
+use crate::kv::{unit_groups, KvCache, Plan};
 use crate::{Error, GpuContext, Result};
 
 /// Which dimensions RoPE rotates together.
@@ -86,18 +86,23 @@ impl Rope {
         Ok(())
     }
 
-    /// Records rotating `q` (`[plan tokens, heads, head_dim]` f32) in place,
-    /// each token at the position the plan gives it.
+    /// Records rotating the queries of `layer`, `q` (`[plan tokens, q_heads,
+    /// head_dim]` f32), in place, each token at the position the plan gives
+    /// it. The head count and head dim are the layer's, as for
+    /// [`crate::attend`], so a query buffer cannot be rotated as if it held
+    /// another count of heads.
     pub fn apply(
         &self,
         encoder: &mut wgpu::CommandEncoder,
+        cache: &KvCache,
         plan: &Plan,
+        layer: usize,
         q: &wgpu::Buffer,
-        heads: u32,
     ) -> Result<()> {
-        if heads == 0 {
-            return Err(Error::ZeroHeads { field: "heads" });
-        }
+        cache.check_plan(plan)?;
+        let cfg = cache.layer_config(layer)?;
+        self.check_head_dim(cfg.head_dim)?;
+        let heads = cfg.q_heads;
         let tokens = plan.tokens() as u64;
         check_len("q buffer", q, tokens * (heads * self.head_dim) as u64 * 4)?;
         let pipeline = self.ctx.pipeline(

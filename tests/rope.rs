@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use wgqa::{reference, AttentionConfig, KvCache, KvCacheConfig, Plan, Rope, RopeLayout};
+use wgqa::{reference, AttentionConfig, Error, KvCache, KvCacheConfig, Plan, Rope, RopeLayout};
 
 #[test]
 fn rope_kernel_matches_reference() {
@@ -20,7 +20,7 @@ fn rope_kernel_matches_reference() {
         let buf = ctx.upload("q", &x);
         let rope = Rope::new(ctx, layout, 1e5, 64).unwrap();
         let mut enc = ctx.device().create_command_encoder(&Default::default());
-        rope.apply(&mut enc, &plan, &buf, heads as u32).unwrap();
+        rope.apply(&mut enc, &cache, &plan, 0, &buf).unwrap();
         ctx.queue().submit([enc.finish()]);
         let got = pollster::block_on(ctx.read_f32(&buf)).unwrap();
         let mut want = x.clone();
@@ -29,4 +29,27 @@ fn rope_kernel_matches_reference() {
             assert!((g - w).abs() < 2e-5, "{layout:?} index {i}: gpu {g} vs reference {w}");
         }
     }
+}
+
+/// RoPE on queries takes the head count and head dim from the layer, so a
+/// buffer sized for the KV heads, a RoPE of another head dim or a layer the
+/// cache lacks is an error, not a partly rotated buffer.
+#[test]
+fn rope_takes_its_shape_from_the_layer() {
+    let ctx = ctx();
+    let cfg = AttentionConfig::new(8, 2, 64).unwrap();
+    let mut cache = KvCache::new(ctx, KvCacheConfig::uniform(cfg, 1, 16, 64)).unwrap();
+    let seq = cache.add_sequence();
+    let mut plan = Plan::new(ctx);
+    cache.plan_append(&mut plan, &[(seq, 3)]).unwrap();
+    let rope = Rope::new(ctx, RopeLayout::Adjacent, 1e4, 64).unwrap();
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    let kv_sized = ctx.storage_buffer("q", 3 * 2 * 64 * 4);
+    let err = rope.apply(&mut enc, &cache, &plan, 0, &kv_sized).unwrap_err();
+    assert!(matches!(err, Error::WrongLength { .. }), "{err}");
+    let q = ctx.storage_buffer("q", 3 * 8 * 64 * 4);
+    rope.apply(&mut enc, &cache, &plan, 0, &q).unwrap();
+    let other = Rope::new(ctx, RopeLayout::Adjacent, 1e4, 32).unwrap();
+    assert!(matches!(other.apply(&mut enc, &cache, &plan, 0, &q), Err(Error::InvalidRope { .. })));
+    assert!(matches!(rope.apply(&mut enc, &cache, &plan, 1, &q), Err(Error::LayerOutOfRange { .. })));
 }

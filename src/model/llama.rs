@@ -375,7 +375,7 @@ impl LlamaModel {
             }
         }
         self.cache.append(enc, &self.plan, layer, &s.k, &s.v, Some(&self.rope))?;
-        self.rope.apply(enc, &self.plan, &s.q, q_heads)?;
+        self.rope.apply(enc, &self.cache, &self.plan, layer, &s.q)?;
         attend(enc, &self.cache, &self.plan, layer, &s.q, &s.attn)?;
         let add = fused(Output::Add);
         b.wo.matmul_fused(enc, batch, &s.attn, &s.x, &add)?;
