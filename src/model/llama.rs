@@ -112,7 +112,13 @@ impl LlamaModel {
                 capacity_tokens: kv_capacity_tokens,
             },
         )?;
-        let rope = Rope::new(ctx, config.rope_layout, config.rope_base, config.head_dim)?;
+        let rope = Rope::with_scaling(
+            ctx,
+            config.rope_layout,
+            config.rope_base,
+            config.head_dim,
+            &config.rope_scaling,
+        )?;
         let scratch = Scratch::new(ctx, &config, PREFILL_CHUNK)?;
         ctx.take_error()?;
         Ok(LlamaModel {

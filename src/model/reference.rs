@@ -6,7 +6,7 @@ use super::config::LlamaConfig;
 use super::gguf::Gguf;
 use super::reference_ops::{add_assign, rms_norm, swiglu, Matrix};
 use crate::error::{Error, Result};
-use crate::reference::{attention, rope, round_to_storage};
+use crate::reference::{attention, rope_scaled, round_to_storage};
 
 /// One transformer block's weights.
 struct Block {
@@ -153,8 +153,9 @@ impl ReferenceModel {
         let mut q = b.wq.apply(&h);
         let mut k = b.wk.apply(&h);
         let mut v = b.wv.apply(&h);
-        rope(layout, base, &mut q, hq, d, positions);
-        rope(layout, base, &mut k, hkv, d, positions);
+        let scaling = &self.config.rope_scaling;
+        rope_scaled(layout, base, scaling, &mut q, hq, d, positions);
+        rope_scaled(layout, base, scaling, &mut k, hkv, d, positions);
         round_to_storage(cfg.dtype, &mut k);
         round_to_storage(cfg.dtype, &mut v);
         let cache = &mut self.cache[layer];

@@ -5,4 +5,4 @@ mod attention;
 mod rope;
 
 pub use attention::{attention, attention_repeat_kv, round_to_storage};
-pub use rope::rope;
+pub use rope::{rope, rope_scaled};
