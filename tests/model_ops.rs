@@ -471,6 +471,13 @@ fn swiglu_and_residual_add_match_reference() {
         let want = reference::add(&up, &up);
         let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
         check(&format!("add width={width} tokens={tokens}"), &read(&x_buf), &want, &scale);
+
+        let bias = random(52, width as usize);
+        let (x_buf, b_buf) = (ctx.upload("x", &up), ctx.upload("bias", &bias));
+        submit(ctx, |enc| ops::add_bias(enc, &batch, &x_buf, &b_buf, width));
+        let want = reference::add_bias(&up, &bias);
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        check(&format!("add_bias width={width} tokens={tokens}"), &read(&x_buf), &want, &scale);
     }
 }
 

@@ -40,6 +40,9 @@ pub struct LlamaConfig {
     pub context_length: u32,
     /// Rows of the embedding and of the output head.
     pub vocab_size: u32,
+    /// The Q, K and V projections add biases (`blk.N.attn_q.bias`, ...:
+    /// Qwen2-style files); every block then has all three.
+    pub qkv_bias: bool,
     /// The output head reuses `token_embd.weight` (no `output.weight` tensor).
     pub tied_output: bool,
     /// Per-layer attention (KV heads may differ per layer, e.g. after a
@@ -102,6 +105,7 @@ impl LlamaConfig {
 
         let vocab_size = vocab_size(gguf)?;
         let tied_output = gguf.tensor("output.weight").is_err();
+        let qkv_bias = gguf.tensor("blk.0.attn_q.bias").is_ok();
         let layers = kv_heads(gguf, n_layers, q_heads)?
             .into_iter()
             .map(|kv| {
@@ -127,6 +131,7 @@ impl LlamaConfig {
             context_length,
             vocab_size,
             tied_output,
+            qkv_bias,
             layers,
         };
         config.check_file(gguf)?;

@@ -380,6 +380,12 @@ impl LlamaModel {
                 }
             }
         }
+        if let Some(bias) = &b.qkv_bias {
+            let widths = [q_heads * a.head_dim, a.kv_heads * a.head_dim, a.kv_heads * a.v_head_dim];
+            for ((y, bias), width) in [&s.q, &s.k, &s.v].into_iter().zip(bias).zip(widths) {
+                ops::add_bias(enc, batch, y, bias, width)?;
+            }
+        }
         self.cache.append(enc, &self.plan, layer, &s.k, &s.v, Some(&self.rope))?;
         self.rope.apply(enc, &self.cache, &self.plan, layer, &s.q)?;
         attend(enc, &self.cache, &self.plan, layer, &s.q, &s.attn)?;
