@@ -57,7 +57,7 @@ fn decode(ctx: &GpuContext, cfg: &AttentionConfig) -> Result<(f64, u64)> {
         let mut enc = ctx.device().create_command_encoder(&Default::default());
         for layer in 0..LAYERS {
             cache.append(&mut enc, plan, layer, &kv, &kv, Some(&rope))?;
-            rope.apply(&mut enc, plan, &q, Q_HEADS)?;
+            rope.apply(&mut enc, cache, plan, layer, &q)?;
             attend(&mut enc, cache, plan, layer, &q, &out)?;
         }
         ctx.queue().submit([enc.finish()]);

@@ -40,4 +40,4 @@ pub use attention::{attend, AttentionConfig, DType, MAX_SCALE, MAX_SOFTCAP};
 pub use error::{Error, Result};
 pub use gpu::{AdapterClass, Capabilities, ContextOptions, FeatureUse, GpuContext};
 pub use kv::{KvCache, KvCacheConfig, Plan, SeqId, SplitPolicy};
-pub use rope::{Rope, RopeLayout};
+pub use rope::{Rope, RopeLayout, RopeScaling};

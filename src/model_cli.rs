@@ -150,7 +150,10 @@ pub fn info(model: &Path) -> CliResult {
     println!("head dim:       {} (values {})", c.head_dim, c.v_head_dim);
     println!("vocabulary:     {}", c.vocab_size);
     println!("context:        {} tokens", c.context_length);
-    println!("RoPE:           {:?} pairs, base {}", c.rope_layout, c.rope_base);
+    let s = &c.rope_scaling;
+    let factors = if s.factors.is_some() { ", per-pair frequency factors" } else { "" };
+    let linear = if s.linear != 1.0 { format!(", positions / {}", s.linear) } else { String::new() };
+    println!("RoPE:           {:?} pairs, base {}{linear}{factors}", c.rope_layout, c.rope_base);
     println!("output head:    {}", if c.tied_output { "tied to the embedding" } else { "separate" });
     println!("KV bytes/token: {} (f16, all layers)", c.kv_bytes_per_token());
     match pollster::block_on(GpuContext::new()) {

@@ -8,7 +8,7 @@ use half::f16;
 use wgqa::model::ops::{
     self, reference, Batch, Fusion, MatmulOptions, MatmulPath, Output, QuantMatrix, RmsNorm, ARGMAX_NONE,
 };
-use wgqa::model::{argmax, dequantize, Gguf, TensorInfo, TensorType, QK};
+use wgqa::model::{argmax, dequantize, Gguf, TensorInfo, TensorType, QK, QK_K};
 use wgqa::reference::tolerance;
 use wgqa::{Error, GpuContext};
 use wgqa_testkit::model_file::default_model_path;
@@ -61,13 +61,44 @@ fn quantize(ty: TensorType, values: &[f32]) -> Vec<u8> {
                 out.extend((0..QK / 2).map(|j| q(b[j]) | (q(b[j + QK / 2]) << 4)));
             }
         }
+        other => panic!("no test quantiser for {}: use random_blocks", other.name()),
+    }
+    out
+}
+
+/// `blocks` blocks of `ty` with random quants and random finite f16 scales
+/// (of a size that keeps values near 1), for the types without a quantiser
+/// here. Their values come from `dequantize`, checked against ggml's own
+/// implementation in `tests/quant_fixtures.rs`.
+fn random_blocks(ty: TensorType, blocks: usize, seed: u64) -> Vec<u8> {
+    let (scales_at, d): (&[usize], f32) = match ty {
+        TensorType::Q5_0 => (&[0], 0.05),
+        TensorType::Q5_1 => (&[0, 2], 0.05),
+        TensorType::Q4_K | TensorType::Q5_K => (&[0, 2], 1e-3),
+        TensorType::Q6_K => (&[208], 2.5e-4),
+        other => panic!("{} has a test quantiser", other.name()),
+    };
+    let size = ty.block_bytes();
+    let noise = random(seed, blocks * size);
+    let mut out: Vec<u8> = noise.iter().map(|v| ((v + 1.0) * 128.0) as u8).collect();
+    for (b, block) in out.chunks_exact_mut(size).enumerate() {
+        for (i, &at) in scales_at.iter().enumerate() {
+            let sign = if (b + i) % 3 == 0 { -1.0 } else { 1.0 };
+            let scale = sign * d * (1.0 + noise[b * size + at].abs());
+            block[at..at + 2].copy_from_slice(&f16::from_f32(scale).to_le_bytes());
+        }
     }
     out
 }
 
 /// A random `[n, k]` matrix of type `ty` on the GPU and its dequantised values.
 fn random_matrix(ty: TensorType, k: u32, n: u32, seed: u64) -> (QuantMatrix, Vec<f32>) {
-    let bytes = quantize(ty, &random(seed, (k * n) as usize));
+    let bytes = match ty {
+        TensorType::F32 | TensorType::F16 | TensorType::Q8_0 | TensorType::Q4_0 | TensorType::Q4_1 => {
+            quantize(ty, &random(seed, (k * n) as usize))
+        }
+        _ => random_blocks(ty, (k * n) as usize / ty.block_len(), seed),
+    };
     let info = TensorInfo {
         name: "random".into(),
         dims: vec![k as u64, n as u64],
@@ -120,8 +151,17 @@ fn matmul_case(ty: TensorType, k: u32, n: u32, tokens: &[u32], paths: &[MatmulPa
     }
 }
 
+/// Row lengths for `ty`: K-quant rows are whole super-blocks of 256.
+fn widths(ty: TensorType) -> &'static [u32] {
+    if ty.block_len() == QK_K {
+        &[256, 768]
+    } else {
+        &[32, 64, 576, 1536]
+    }
+}
+
 fn matmul_sweep(ty: TensorType) {
-    for k in [32, 64, 576, 1536] {
+    for &k in widths(ty) {
         for n in [1, 3, 64, 576] {
             matmul_case(ty, k, n, &[1, 2, 7, 33, 128], &[MatmulPath::Matvec, MatmulPath::Tiled]);
         }
@@ -151,6 +191,31 @@ fn matmul_q4_0() {
 #[test]
 fn matmul_q4_1() {
     matmul_sweep(TensorType::Q4_1);
+}
+
+#[test]
+fn matmul_q5_0() {
+    matmul_sweep(TensorType::Q5_0);
+}
+
+#[test]
+fn matmul_q5_1() {
+    matmul_sweep(TensorType::Q5_1);
+}
+
+#[test]
+fn matmul_q4_k() {
+    matmul_sweep(TensorType::Q4_K);
+}
+
+#[test]
+fn matmul_q5_k() {
+    matmul_sweep(TensorType::Q5_K);
+}
+
+#[test]
+fn matmul_q6_k() {
+    matmul_sweep(TensorType::Q6_K);
 }
 
 #[test]
@@ -201,12 +266,13 @@ fn varied_tokens(seed: u64, k: u32, tokens: u32) -> Vec<f32> {
 #[test]
 fn fused_matmuls_match_their_twins() {
     let ctx = ctx();
-    let (k, tokens) = (64u32, [1u32, 3, 5, 17]);
+    let tokens = [1u32, 3, 5, 17];
     let max_t = *tokens.iter().max().unwrap();
-    let x_all = varied_tokens(100, k, max_t);
-    let x_buf = ctx.upload("x", &x_all);
     let mut batch = Batch::new(ctx, 1).unwrap();
     for ty in TensorType::ALL {
+        let k = widths(ty)[0].max(64);
+        let x_all = varied_tokens(100, k, max_t);
+        let x_buf = ctx.upload("x", &x_all);
         let (m, w) = random_matrix(ty, k, 2 * 48, 102);
         let n = m.n() as usize;
         for &t in &tokens {
@@ -341,12 +407,13 @@ fn gpu_argmax_matches_the_cpu() {
 #[test]
 fn embedding_lookup_for_every_type() {
     let ctx = ctx();
-    let (k, n) = (64u32, 100u32);
+    let n = 100u32;
     let ids = [0u32, 99, 5, 5, 42, 1000, 7];
     let ids_buf = ctx.upload("ids", &ids);
-    let out = ctx.storage_buffer("out", (ids.len() as u32 * k) as u64 * 4);
     let batch = Batch::new(ctx, ids.len() as u32).unwrap();
     for ty in TensorType::ALL {
+        let k = widths(ty)[0].max(64);
+        let out = ctx.storage_buffer("out", (ids.len() as u32 * k) as u64 * 4);
         let (m, table) = random_matrix(ty, k, n, 30);
         submit(ctx, |enc| m.embed(enc, &batch, &ids_buf, &out));
         // An id past the table reads as a zero row.
@@ -399,18 +466,40 @@ fn swiglu_and_residual_add_match_reference() {
         let want = reference::add(&up, &up);
         let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
         check(&format!("add width={width} tokens={tokens}"), &read(&x_buf), &want, &scale);
+
+        let bias = random(52, width as usize);
+        let (x_buf, b_buf) = (ctx.upload("x", &up), ctx.upload("bias", &bias));
+        submit(ctx, |enc| ops::add_bias(enc, &batch, &x_buf, &b_buf, width));
+        let want = reference::add_bias(&up, &bias);
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        check(&format!("add_bias width={width} tokens={tokens}"), &read(&x_buf), &want, &scale);
     }
 }
 
 #[test]
 fn quantised_weights_stay_quantised_on_the_gpu() {
-    for (ty, k, n) in
-        [(TensorType::Q4_1, 576, 576), (TensorType::Q8_0, 576, 49152), (TensorType::Q4_0, 64, 3)]
-    {
+    for (ty, k, n) in [
+        (TensorType::Q4_1, 576, 576),
+        (TensorType::Q8_0, 576, 49152),
+        (TensorType::Q4_0, 64, 3),
+        (TensorType::Q5_0, 96, 3),
+        (TensorType::Q5_1, 576, 8),
+        (TensorType::Q4_K, 512, 8),
+        (TensorType::Q5_K, 512, 8),
+        (TensorType::Q6_K, 512, 8),
+    ] {
         let file_bytes = ty.bytes_for(k as u64 * n as u64).unwrap();
         let (m, _) = random_matrix(ty, k, n, 60);
-        // Q8_0 and Q4_0 pad an odd block count's scales to a whole word.
-        let slack = if ty == TensorType::Q4_1 { 0 } else { 2 };
+        // Two f16 scales to a word: an odd block count pads half a word.
+        // A K-quant super-block's scales take 5 words: Q4_K and Q5_K unpack
+        // their 12 bytes of 6-bit scales and minima into 16, Q6_K pads its d.
+        let super_blocks = (k * n) as u64 / QK_K as u64;
+        let slack = match ty {
+            TensorType::Q8_0 | TensorType::Q4_0 | TensorType::Q5_0 => 2,
+            TensorType::Q4_K | TensorType::Q5_K => 4 * super_blocks,
+            TensorType::Q6_K => 2 * super_blocks,
+            _ => 0,
+        };
         assert!(m.gpu_bytes() >= file_bytes && m.gpu_bytes() <= file_bytes + slack, "{} {k}x{n}", ty.name());
     }
 }

@@ -339,3 +339,45 @@ fn perplexity_of_plain_english_is_sane() {
     // model's hundreds, well above a memorised text's ~1.
     assert!((3.0..40.0).contains(&ppl), "perplexity {ppl}");
 }
+
+/// RoPE scaling from the file: linear (and its older key), per-pair factors
+/// from `rope_freqs.weight`, which change the logits; a factor table of the
+/// wrong length or an unimplemented scaling type is an error naming it.
+#[test]
+fn tiny_rope_scaling_is_read_and_used() {
+    let str_key = |k: &'static str, v: &str| (k, MetaValue::Str(v.into()));
+    let meta =
+        |extra: Vec<(&'static str, MetaValue)>| tiny_metadata().into_iter().chain(extra).collect::<Vec<_>>();
+    let linear = meta(vec![
+        str_key("llama.rope.scaling.type", "linear"),
+        ("llama.rope.scaling.factor", MetaValue::F32(4.0)),
+    ]);
+    assert_eq!(LlamaConfig::from_gguf(&tiny(&linear, &tiny_tensors())).unwrap().rope_scaling.linear, 4.0);
+    let old = meta(vec![("llama.rope.scale_linear", MetaValue::F32(2.0))]);
+    assert_eq!(LlamaConfig::from_gguf(&tiny(&old, &tiny_tensors())).unwrap().rope_scaling.linear, 2.0);
+
+    let factors = |values: &[f32]| {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut t = tiny_tensors();
+        t.push(tensor("rope_freqs.weight", &[values.len() as u64], F32, data));
+        t
+    };
+    let cfg = LlamaConfig::from_gguf(&tiny(&tiny_metadata(), &factors(&[2.0, 8.0]))).unwrap();
+    assert_eq!(cfg.rope_scaling.factors, Some(vec![2.0, 8.0]));
+    let tokens = [3, 1, 4, 1, 5, 9, 2, 6];
+    let plain =
+        ReferenceModel::load(&tiny(&tiny_metadata(), &tiny_tensors())).unwrap().forward(&tokens).unwrap();
+    let scaled = ReferenceModel::load(&tiny(&tiny_metadata(), &factors(&[2.0, 8.0])))
+        .unwrap()
+        .forward(&tokens)
+        .unwrap();
+    assert_ne!(plain, scaled, "per-pair factors change the logits");
+    let err = config_err(&tiny(&tiny_metadata(), &factors(&[2.0, -1.0])));
+    assert!(err.contains("rope_freqs.weight") && err.contains("-1"), "{err}");
+
+    let err = config_err(&tiny(&tiny_metadata(), &factors(&[1.0; 3])));
+    assert!(err.contains("rope_freqs.weight") && err.contains("3 factors"), "{err}");
+    let yarn = meta(vec![str_key("llama.rope.scaling.type", "yarn")]);
+    let err = config_err(&tiny(&yarn, &tiny_tensors()));
+    assert!(err.contains("llama.rope.scaling.type") && err.contains("yarn"), "{err}");
+}

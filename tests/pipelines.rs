@@ -22,7 +22,7 @@ fn decoding_100_steps_creates_no_pipeline_after_the_first() {
         let mut enc = ctx.device().create_command_encoder(&Default::default());
         for layer in 0..layers {
             cache.append(&mut enc, &plan, layer, &kv, &kv, Some(&rope)).unwrap();
-            rope.apply(&mut enc, &plan, &q, 9).unwrap();
+            rope.apply(&mut enc, &cache, &plan, layer, &q).unwrap();
             wgqa::attend(&mut enc, &cache, &plan, layer, &q, &out).unwrap();
         }
         ctx.queue().submit([enc.finish()]);

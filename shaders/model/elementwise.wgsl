@@ -1,6 +1,7 @@
 // In-place elementwise ops over `batch[0]` tokens of WIDTH floats:
 // OP 0 is the residual add x += y; OP 1 is SwiGLU x = silu(x) * y (x the
-// gate, y the up projection).
+// gate, y the up projection); OP 2 adds the WIDTH floats of y to every token
+// (a bias).
 
 override OP: u32 = 0u;
 override WIDTH: u32 = 1u;
@@ -24,6 +25,8 @@ fn main(
         let g = x[i];
         // exp(-g) overflows to inf for very negative g, giving -0: silu's limit.
         x[i] = g / (1.0 + exp(-g)) * y[i];
+    } else if OP == 2u {
+        x[i] += y[i % WIDTH];
     } else {
         x[i] += y[i];
     }

@@ -40,7 +40,7 @@ fn main(
 
     var acc: array<f32, MV_R>;
     for (var blk = 0u; blk < blocks; blk++) {
-        var dm: array<vec2<f32>, MV_R>;
+        var dm: array<vec4<f32>, MV_R>;
         for (var j = 0u; j < MV_R; j++) {
             dm[j] = block_scale(row[j] * blocks + blk);
         }

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::model::reference_ops::{add_assign, rms_norm, swiglu, Matrix};
 use crate::model::{token_nll, Gguf, LlamaConfig};
-use crate::reference::{attention, rope};
+use crate::reference::{attention, rope_scaled};
 use crate::AttentionConfig;
 
 /// One block's weights, f32.
@@ -184,8 +184,8 @@ impl Calibration {
         let mut q = b.wq.apply(&h);
         let mut k = wk.apply(&h);
         let v = wv.apply(&h);
-        rope(cfg.rope_layout, cfg.rope_base, &mut q, hq, d, &positions);
-        rope(cfg.rope_layout, cfg.rope_base, &mut k, hkv, d, &positions);
+        rope_scaled(cfg.rope_layout, cfg.rope_base, &cfg.rope_scaling, &mut q, hq, d, &positions);
+        rope_scaled(cfg.rope_layout, cfg.rope_base, &cfg.rope_scaling, &mut k, hkv, d, &positions);
         let out = attention(attn, &q, &positions, &k, &v);
         add_assign(x, &b.wo.apply(&out));
         let h2 = rms_norm(x, &b.ffn_norm, cfg.rms_eps);

@@ -20,7 +20,7 @@
 use super::calibrate::Calibration;
 use super::heads::{head, mean, sources};
 use crate::model::reference_ops::Matrix;
-use crate::reference::rope;
+use crate::reference::rope_scaled;
 
 /// Weight of the pull towards the mean-pooled head (K and V fits), relative
 /// to the mean diagonal of the normal matrix: directions the calibration
@@ -91,7 +91,7 @@ fn merged_key(c: &Calibration, layer: usize, k: &[f32], src: &[u32], q_heads: &[
         .iter()
         .map(|&g| {
             let mut kr = Matrix { rows: d, cols: e, data: head(k, g, d, e).to_vec() }.apply(&acts.h);
-            rope(cfg.rope_layout, cfg.rope_base, &mut kr, 1, d, &positions);
+            rope_scaled(cfg.rope_layout, cfg.rope_base, &cfg.rope_scaling, &mut kr, 1, d, &positions);
             kr
         })
         .collect();
@@ -193,7 +193,7 @@ fn fitted_value(c: &Calibration, layer: usize, key: &[f32], q_heads: &[usize], p
     // The merged key of every token, after RoPE.
     let mut kr = Matrix { rows: d, cols: e, data: key.to_vec() }.apply(&acts.h);
     let positions: Vec<u32> = (0..t_len as u32).collect();
-    rope(cfg.rope_layout, cfg.rope_base, &mut kr, 1, d, &positions);
+    rope_scaled(cfg.rope_layout, cfg.rope_base, &cfg.rope_scaling, &mut kr, 1, d, &positions);
 
     // C = sum_h P_h^T P_h and R = sum_h P_h^T O_h, one probability row at a time.
     let mut cm = vec![0f32; t_len * t_len];

@@ -31,7 +31,7 @@ pub use calibrate::Calibration;
 pub use gguf_write::{array_type, encode_value, value_type, write_gguf, TensorOut};
 #[cfg(not(target_arch = "wasm32"))]
 pub use output::write_new_file;
-pub use quantize::quantize;
+pub use quantize::{can_write, quantize};
 
 use crate::error::{Error, Result};
 use crate::model::{Gguf, LlamaConfig, MetaArray, MetaValue, TensorType};
@@ -214,6 +214,23 @@ pub fn check(cfg: &LlamaConfig, opts: &ConvertOptions) -> Result<()> {
 pub fn convert(gguf: &Gguf, opts: &ConvertOptions) -> Result<Converted> {
     let cfg = LlamaConfig::from_gguf(gguf)?;
     check(&cfg, opts)?;
+    if opts.kv_type.is_none() {
+        for layer in 0..cfg.n_layers {
+            for which in ["attn_k", "attn_v"] {
+                let info = gguf.tensor(&format!("blk.{layer}.{which}.weight"))?;
+                if !can_write(info.ty) {
+                    return Err(bad(
+                        "--kv-type",
+                        format!(
+                            "is needed: {} is {}, which wgqa cannot write back; pass f16 or q8_0",
+                            info.name,
+                            info.ty.name()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     let fixed = fixed_heads(&cfg, &opts.target)?;
     let needs_calibration = opts.method == Method::Calibrated || fixed.is_none();
     if needs_calibration && opts.calibration.len() < 2 {

@@ -5,7 +5,7 @@ use super::gguf::{require_llama, Gguf};
 use super::gguf_meta::{MetaArray, MetaValue};
 use super::tensors::{blocks_in_file, check_tensors};
 use crate::error::{Error, Result};
-use crate::{AttentionConfig, DType, RopeLayout};
+use crate::{AttentionConfig, DType, RopeLayout, RopeScaling};
 
 /// RoPE base llama.cpp assumes when `llama.rope.freq_base` is absent.
 const DEFAULT_ROPE_BASE: f32 = 10_000.0;
@@ -28,6 +28,9 @@ pub struct LlamaConfig {
     pub v_head_dim: u32,
     /// RoPE base (`llama.rope.freq_base`, default 10000).
     pub rope_base: f32,
+    /// Linear position scaling and per-pair frequency factors
+    /// (`llama.rope.scaling.*`, `rope_freqs.weight`); none by default.
+    pub rope_scaling: RopeScaling,
     /// GGUF llama checkpoints have Q/K permuted so that RoPE rotates adjacent
     /// pairs (llama.cpp's convention); always [`RopeLayout::Adjacent`] here.
     pub rope_layout: RopeLayout,
@@ -37,6 +40,9 @@ pub struct LlamaConfig {
     pub context_length: u32,
     /// Rows of the embedding and of the output head.
     pub vocab_size: u32,
+    /// The Q, K and V projections add biases (`blk.N.attn_q.bias`, ...:
+    /// Qwen2-style files); every block then has all three.
+    pub qkv_bias: bool,
     /// The output head reuses `token_embd.weight` (no `output.weight` tensor).
     pub tied_output: bool,
     /// Per-layer attention (KV heads may differ per layer, e.g. after a
@@ -88,6 +94,7 @@ impl LlamaConfig {
                 ));
             }
         }
+        let rope_scaling = rope_scaling(gguf, head_dim)?;
         let rms_eps = gguf.get_f32("llama.attention.layer_norm_rms_epsilon")?;
         if !rms_eps.is_finite() || rms_eps <= 0.0 {
             return Err(invalid(
@@ -98,6 +105,7 @@ impl LlamaConfig {
 
         let vocab_size = vocab_size(gguf)?;
         let tied_output = gguf.tensor("output.weight").is_err();
+        let qkv_bias = gguf.tensor("blk.0.attn_q.bias").is_ok();
         let layers = kv_heads(gguf, n_layers, q_heads)?
             .into_iter()
             .map(|kv| {
@@ -117,11 +125,13 @@ impl LlamaConfig {
             head_dim,
             v_head_dim,
             rope_base,
+            rope_scaling,
             rope_layout: RopeLayout::Adjacent,
             rms_eps,
             context_length,
             vocab_size,
             tied_output,
+            qkv_bias,
             layers,
         };
         config.check_file(gguf)?;
@@ -263,4 +273,40 @@ fn int_array(a: &MetaArray) -> Option<Vec<i128>> {
         MetaArray::I64(v) => widen(v),
         _ => return None,
     })
+}
+
+/// RoPE scaling as llama.cpp reads it: `llama.rope.scaling.type` "none" or
+/// "linear" with `llama.rope.scaling.factor` (or the older
+/// `llama.rope.scale_linear`), and the optional `rope_freqs.weight` tensor of
+/// per-pair factors. Other scaling types (YaRN, LongRoPE) are errors.
+fn rope_scaling(gguf: &Gguf, head_dim: u32) -> Result<RopeScaling> {
+    let linear = match gguf.opt_str("llama.rope.scaling.type")? {
+        None | Some("none") => gguf.opt_f32("llama.rope.scale_linear")?.unwrap_or(1.0),
+        Some("linear") => gguf.get_f32("llama.rope.scaling.factor")?,
+        Some(other) => {
+            return Err(invalid(
+                "llama.rope.scaling.type",
+                format!("is {other:?}; wgqa implements none and linear"),
+            ))
+        }
+    };
+    let factors = match gguf.tensor("rope_freqs.weight") {
+        Ok(info) if info.n_elements != head_dim as u64 / 2 => {
+            return Err(invalid(
+                "rope_freqs.weight",
+                format!(
+                    "has {} factors, one per pair of head_dim {head_dim} is {}",
+                    info.n_elements,
+                    head_dim / 2
+                ),
+            ))
+        }
+        Ok(_) => Some(gguf.dequantize("rope_freqs.weight")?),
+        Err(_) => None,
+    };
+    let scaling = RopeScaling { linear, factors };
+    scaling
+        .validate(head_dim)
+        .map_err(|e| invalid("llama.rope.scaling / rope_freqs.weight", e.to_string()))?;
+    Ok(scaling)
 }

@@ -7,26 +7,46 @@
 
 use half::f16;
 
+use super::kquants;
 use crate::error::{Error, Result};
 
-/// Elements per quantisation block of the block formats (Q8_0, Q4_0, Q4_1).
+/// Elements per quantisation block of the block formats (Q8_0, Q4_0, Q4_1,
+/// Q5_0, Q5_1), and per sub-block of the K-quants.
 pub const QK: usize = 32;
+/// Elements per super-block of the K-quants (Q4_K, Q5_K, Q6_K).
+pub const QK_K: usize = 256;
 
 /// A tensor type wgqa can read. Discriminants are ggml's type numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
+#[allow(non_camel_case_types)] // ggml's names: Q4_K, not Q4K
 pub enum TensorType {
     F32 = 0,
     F16 = 1,
     Q4_0 = 2,
     Q4_1 = 3,
+    Q5_0 = 6,
+    Q5_1 = 7,
     Q8_0 = 8,
+    Q4_K = 12,
+    Q5_K = 13,
+    Q6_K = 14,
 }
 
 impl TensorType {
     /// Every supported type, for error messages and tests.
-    pub const ALL: [TensorType; 5] =
-        [TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1];
+    pub const ALL: [TensorType; 10] = [
+        TensorType::F32,
+        TensorType::F16,
+        TensorType::Q8_0,
+        TensorType::Q4_0,
+        TensorType::Q4_1,
+        TensorType::Q5_0,
+        TensorType::Q5_1,
+        TensorType::Q4_K,
+        TensorType::Q5_K,
+        TensorType::Q6_K,
+    ];
 
     /// The supported type with this ggml type number, if any.
     pub fn from_ggml(id: u32) -> Option<TensorType> {
@@ -43,11 +63,15 @@ impl TensorType {
         ggml_type_name(self.ggml_id()).unwrap_or("?")
     }
 
-    /// Elements per block: 1 for plain floats, 32 for the quantised formats.
+    /// Elements per block: 1 for plain floats, 32 for the block formats and
+    /// 256 for the K-quants' super-blocks.
     pub fn block_len(self) -> usize {
         match self {
             TensorType::F32 | TensorType::F16 => 1,
-            TensorType::Q8_0 | TensorType::Q4_0 | TensorType::Q4_1 => QK,
+            TensorType::Q8_0 | TensorType::Q4_0 | TensorType::Q4_1 | TensorType::Q5_0 | TensorType::Q5_1 => {
+                QK
+            }
+            TensorType::Q4_K | TensorType::Q5_K | TensorType::Q6_K => QK_K,
         }
     }
 
@@ -56,9 +80,14 @@ impl TensorType {
         match self {
             TensorType::F32 => 4,
             TensorType::F16 => 2,
-            TensorType::Q8_0 => 2 + QK,         // f16 scale, 32 x i8
-            TensorType::Q4_0 => 2 + QK / 2,     // f16 scale, 32 nibbles
-            TensorType::Q4_1 => 2 + 2 + QK / 2, // f16 scale, f16 min, 32 nibbles
+            TensorType::Q8_0 => 2 + QK,                // f16 scale, 32 x i8
+            TensorType::Q4_0 => 2 + QK / 2,            // f16 scale, 32 nibbles
+            TensorType::Q4_1 => 2 + 2 + QK / 2,        // f16 scale, f16 min, 32 nibbles
+            TensorType::Q5_0 => 2 + 4 + QK / 2,        // f16 scale, 32 high bits, 32 nibbles
+            TensorType::Q5_1 => 2 + 2 + 4 + QK / 2,    // f16 scale, f16 min, high bits, nibbles
+            TensorType::Q4_K => 2 + 2 + 12 + QK_K / 2, // f16 d, f16 dmin, 6-bit scales, nibbles
+            TensorType::Q5_K => 2 + 2 + 12 + QK_K / 8 + QK_K / 2, // Q4_K plus 256 high bits
+            TensorType::Q6_K => QK_K / 2 + QK_K / 4 + QK_K / 16 + 2, // low nibbles, 2-bit highs, i8 scales, f16 d
         }
     }
 
@@ -148,6 +177,11 @@ pub fn dequantize(ty: TensorType, n_elements: u64, bytes: &[u8]) -> Result<Vec<f
         TensorType::Q8_0 => blocks.for_each(|b| dequant_q8_0(b, &mut out)),
         TensorType::Q4_0 => blocks.for_each(|b| dequant_q4_0(b, &mut out)),
         TensorType::Q4_1 => blocks.for_each(|b| dequant_q4_1(b, &mut out)),
+        TensorType::Q5_0 => blocks.for_each(|b| dequant_q5(b, false, &mut out)),
+        TensorType::Q5_1 => blocks.for_each(|b| dequant_q5(b, true, &mut out)),
+        TensorType::Q4_K => blocks.for_each(|b| out.extend(kquants::q4_k(b))),
+        TensorType::Q5_K => blocks.for_each(|b| out.extend(kquants::q5_k(b))),
+        TensorType::Q6_K => blocks.for_each(|b| out.extend(kquants::q6_k(b))),
     }
     Ok(out)
 }
@@ -181,6 +215,24 @@ fn dequant_q4_1(block: &[u8], out: &mut Vec<f32>) {
     out.extend(qs.iter().map(|&q| f32::from(q >> 4) * d + m));
 }
 
+/// Q5_0 and Q5_1: f16 scale `d` (Q5_1: then an f16 minimum `m`), a u32 of
+/// high bits (bit j for element j), then nibbles laid out as in Q4_0.
+/// Q5_0's value is (q - 16) * d, Q5_1's q * d + m, with q = nibble + 16 * bit.
+fn dequant_q5(block: &[u8], with_min: bool, out: &mut Vec<f32>) {
+    let d = read_f16(&block[0..2]);
+    let (m, rest) = if with_min { (Some(read_f16(&block[2..4])), &block[4..]) } else { (None, &block[2..]) };
+    let qh = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+    let qs = &rest[4..];
+    let q = |j: usize| {
+        let nibble = if j < 16 { qs[j] & 0x0f } else { qs[j - 16] >> 4 };
+        f32::from(nibble | (((qh >> j) & 1) as u8) << 4)
+    };
+    out.extend((0..QK).map(|j| match m {
+        Some(m) => q(j) * d + m,
+        None => (q(j) - 16.0) * d,
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,13 +243,24 @@ mod tests {
 
     #[test]
     fn type_numbers_and_names_match_ggml() {
-        let expect = [(0, "F32"), (1, "F16"), (2, "Q4_0"), (3, "Q4_1"), (8, "Q8_0")];
+        let expect = [
+            (0, "F32"),
+            (1, "F16"),
+            (2, "Q4_0"),
+            (3, "Q4_1"),
+            (6, "Q5_0"),
+            (7, "Q5_1"),
+            (8, "Q8_0"),
+            (12, "Q4_K"),
+            (13, "Q5_K"),
+            (14, "Q6_K"),
+        ];
         for (id, name) in expect {
             let ty = TensorType::from_ggml(id).expect("supported");
             assert_eq!((ty.ggml_id(), ty.name()), (id, name));
         }
-        assert_eq!(TensorType::from_ggml(12), None);
-        assert_eq!(ggml_type_name(12), Some("Q4_K"));
+        assert_eq!(TensorType::from_ggml(11), None);
+        assert_eq!(ggml_type_name(11), Some("Q3_K"));
         assert_eq!(ggml_type_name(30), Some("BF16"));
         assert_eq!(ggml_type_name(1000), None);
     }
@@ -205,7 +268,21 @@ mod tests {
     #[test]
     fn block_sizes_match_ggml() {
         let sizes: Vec<_> = TensorType::ALL.iter().map(|t| (t.block_len(), t.block_bytes())).collect();
-        assert_eq!(sizes, [(1, 4), (1, 2), (32, 34), (32, 18), (32, 20)]);
+        assert_eq!(
+            sizes,
+            [
+                (1, 4),
+                (1, 2),
+                (32, 34),
+                (32, 18),
+                (32, 20),
+                (32, 22),
+                (32, 24),
+                (256, 144),
+                (256, 176),
+                (256, 210)
+            ]
+        );
         assert_eq!(TensorType::Q4_1.bytes_for(64), Some(40));
         assert_eq!(TensorType::Q4_1.bytes_for(33), None);
         assert_eq!(TensorType::F32.bytes_for(u64::MAX), None);

@@ -112,7 +112,13 @@ impl LlamaModel {
                 capacity_tokens: kv_capacity_tokens,
             },
         )?;
-        let rope = Rope::new(ctx, config.rope_layout, config.rope_base, config.head_dim)?;
+        let rope = Rope::with_scaling(
+            ctx,
+            config.rope_layout,
+            config.rope_base,
+            config.head_dim,
+            &config.rope_scaling,
+        )?;
         let scratch = Scratch::new(ctx, &config, PREFILL_CHUNK)?;
         ctx.take_error()?;
         Ok(LlamaModel {
@@ -374,8 +380,14 @@ impl LlamaModel {
                 }
             }
         }
+        if let Some(bias) = &b.qkv_bias {
+            let widths = [q_heads * a.head_dim, a.kv_heads * a.head_dim, a.kv_heads * a.v_head_dim];
+            for ((y, bias), width) in [&s.q, &s.k, &s.v].into_iter().zip(bias).zip(widths) {
+                ops::add_bias(enc, batch, y, bias, width)?;
+            }
+        }
         self.cache.append(enc, &self.plan, layer, &s.k, &s.v, Some(&self.rope))?;
-        self.rope.apply(enc, &self.plan, &s.q, q_heads)?;
+        self.rope.apply(enc, &self.cache, &self.plan, layer, &s.q)?;
         attend(enc, &self.cache, &self.plan, layer, &s.q, &s.attn)?;
         let add = fused(Output::Add);
         b.wo.matmul_fused(enc, batch, &s.attn, &s.x, &add)?;

@@ -16,6 +16,7 @@ mod gguf;
 mod gguf_meta;
 mod gguf_read;
 mod gguf_types;
+mod kquants;
 pub mod ops;
 mod reference;
 pub(crate) mod reference_ops;
@@ -25,7 +26,7 @@ mod tensors;
 pub use config::LlamaConfig;
 pub use gguf::{dequantize, require_llama, Gguf, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
 pub use gguf_meta::{MetaArray, MetaValue};
-pub use gguf_types::{ggml_type_name, TensorType, QK};
+pub use gguf_types::{ggml_type_name, TensorType, QK, QK_K};
 pub use reference::{perplexity, token_nll, ReferenceModel};
 pub use sampler::{argmax, find_stop, partial_stop_len, Sampler, SamplerConfig, StopConditions, StopReason};
 

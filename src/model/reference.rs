@@ -4,9 +4,11 @@
 
 use super::config::LlamaConfig;
 use super::gguf::Gguf;
+use super::ops::reference::add_bias;
 use super::reference_ops::{add_assign, rms_norm, swiglu, Matrix};
+use super::tensors::bias_tensor;
 use crate::error::{Error, Result};
-use crate::reference::{attention, rope, round_to_storage};
+use crate::reference::{attention, rope_scaled, round_to_storage};
 
 /// One transformer block's weights.
 struct Block {
@@ -19,6 +21,8 @@ struct Block {
     gate: Matrix,
     up: Matrix,
     down: Matrix,
+    /// Q, K and V biases, when the file has them.
+    qkv_bias: Option<[Vec<f32>; 3]>,
 }
 
 /// One layer's cached keys and values, `[tokens, kv_heads, head_dim]`, with
@@ -75,7 +79,16 @@ impl ReferenceModel {
                     (a.kv_heads * a.v_head_dim) as usize,
                 );
                 let o_in = (a.q_heads * a.v_head_dim) as usize;
+                let qkv_bias = match config.qkv_bias {
+                    true => Some([
+                        vector(gguf, &bias_tensor(i, "attn_q"), q)?,
+                        vector(gguf, &bias_tensor(i, "attn_k"), k)?,
+                        vector(gguf, &bias_tensor(i, "attn_v"), v)?,
+                    ]),
+                    false => None,
+                };
                 Ok(Block {
+                    qkv_bias,
                     attn_norm: vector(gguf, &name("attn_norm"), e)?,
                     wq: matrix(gguf, &name("attn_q"), q, e)?,
                     wk: matrix(gguf, &name("attn_k"), k, e)?,
@@ -150,11 +163,13 @@ impl ReferenceModel {
         let (hq, hkv, d) = (cfg.q_heads as usize, cfg.kv_heads as usize, cfg.head_dim as usize);
 
         let h = rms_norm(x, &b.attn_norm, eps);
-        let mut q = b.wq.apply(&h);
-        let mut k = b.wk.apply(&h);
-        let mut v = b.wv.apply(&h);
-        rope(layout, base, &mut q, hq, d, positions);
-        rope(layout, base, &mut k, hkv, d, positions);
+        let (mut q, mut k, mut v) = (b.wq.apply(&h), b.wk.apply(&h), b.wv.apply(&h));
+        if let Some([bq, bk, bv]) = &b.qkv_bias {
+            (q, k, v) = (add_bias(&q, bq), add_bias(&k, bk), add_bias(&v, bv));
+        }
+        let scaling = &self.config.rope_scaling;
+        rope_scaled(layout, base, scaling, &mut q, hq, d, positions);
+        rope_scaled(layout, base, scaling, &mut k, hkv, d, positions);
         round_to_storage(cfg.dtype, &mut k);
         round_to_storage(cfg.dtype, &mut v);
         let cache = &mut self.cache[layer];

@@ -40,8 +40,18 @@ pub(crate) fn llama_tensors(config: &LlamaConfig) -> Vec<(String, Vec<u64>)> {
             };
             out.push((block_tensor(i, t), dims));
         }
+        if config.qkv_bias {
+            for (t, width) in [("attn_q", hq * d), ("attn_k", hkv * d), ("attn_v", hkv * dv)] {
+                out.push((bias_tensor(i, t), vec![width]));
+            }
+        }
     }
     out
+}
+
+/// The name of block `i`'s bias of projection `t` (`attn_q`, `attn_k`, `attn_v`).
+pub(crate) fn bias_tensor(i: usize, t: &str) -> String {
+    format!("blk.{i}.{t}.bias")
 }
 
 /// The number of blocks the file's tensors describe: `blk.{i}.` prefixes

@@ -7,6 +7,7 @@
 use super::config::LlamaConfig;
 use super::gguf::Gguf;
 use super::ops::{QuantMatrix, RmsNorm};
+use super::tensors::{bias_tensor, llama_tensors};
 use crate::error::Result;
 use crate::GpuContext;
 
@@ -21,6 +22,8 @@ pub(crate) struct BlockWeights {
     /// Gate and up stacked (`[2 ffn, embedding]`), or the two apart.
     pub gate_up: Vec<QuantMatrix>,
     pub down: QuantMatrix,
+    /// Q, K and V biases (f32), when the file has them.
+    pub qkv_bias: Option<[wgpu::Buffer; 3]>,
 }
 
 /// Every weight of the model.
@@ -41,28 +44,9 @@ impl Weights {
         config: &LlamaConfig,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Weights> {
-        let mut names = vec!["token_embd.weight".to_string(), "output_norm.weight".to_string()];
-        if !config.tied_output {
-            names.push("output.weight".into());
-        }
-        for i in 0..config.layers.len() {
-            for t in [
-                "attn_norm",
-                "attn_q",
-                "attn_k",
-                "attn_v",
-                "attn_output",
-                "ffn_norm",
-                "ffn_gate",
-                "ffn_up",
-                "ffn_down",
-            ] {
-                names.push(format!("blk.{i}.{t}.weight"));
-            }
-        }
         let mut total = 0;
-        for name in &names {
-            total += gguf.tensor(name)?.n_bytes;
+        for (name, _) in llama_tensors(config) {
+            total += gguf.tensor(&name)?.n_bytes;
         }
         let mut loader = Loader { ctx, gguf, config, done: 0, total, progress: &mut progress };
 
@@ -84,6 +68,14 @@ impl Weights {
                 ffn_norm: loader.norm(&name("ffn_norm"))?,
                 gate_up: loader.stack(&[(name("ffn_gate"), f), (name("ffn_up"), f)], e)?,
                 down: loader.matrix(&name("ffn_down"), e, f)?,
+                qkv_bias: match config.qkv_bias {
+                    true => Some([
+                        loader.vector(&bias_tensor(i, "attn_q"), q)?,
+                        loader.vector(&bias_tensor(i, "attn_k"), k)?,
+                        loader.vector(&bias_tensor(i, "attn_v"), v)?,
+                    ]),
+                    false => None,
+                },
             });
         }
         Ok(Weights { embedding, blocks, output_norm, output })
@@ -113,6 +105,7 @@ impl Weights {
                     .sum::<u64>()
                     + norm(&b.attn_norm)
                     + norm(&b.ffn_norm)
+                    + b.qkv_bias.iter().flatten().map(wgpu::Buffer::size).sum::<u64>()
             })
             .sum();
         self.embedding.gpu_bytes()
@@ -171,6 +164,14 @@ impl<P: FnMut(u64, u64)> Loader<'_, P> {
         let n = RmsNorm::from_gguf(self.ctx, self.gguf, name, self.config.rms_eps)?;
         self.advance(name)?;
         Ok(n)
+    }
+
+    /// An f32 vector of `len` (a bias).
+    fn vector(&mut self, name: &str, len: u32) -> Result<wgpu::Buffer> {
+        self.gguf.tensor_with_dims(name, &[len as u64])?;
+        let b = self.ctx.upload(name, &self.gguf.dequantize(name)?);
+        self.advance(name)?;
+        Ok(b)
     }
 
     fn advance(&mut self, name: &str) -> Result<()> {

@@ -6,4 +6,4 @@ mod rope;
 pub mod tolerance;
 
 pub use attention::{attention, attention_repeat_kv, round_to_storage};
-pub use rope::rope;
+pub use rope::{rope, rope_scaled};

@@ -1,11 +1,24 @@
 //! Reference RoPE.
 
-use crate::{Rope, RopeLayout};
+use crate::{RopeLayout, RopeScaling};
 
 /// Rotates `x` (`[positions.len(), heads, head_dim]`) in place, token `t` at
 /// `positions[t]`.
 pub fn rope(layout: RopeLayout, base: f32, x: &mut [f32], heads: usize, head_dim: usize, positions: &[u32]) {
-    let freqs = Rope::frequencies_f64(base, head_dim as u32);
+    rope_scaled(layout, base, &RopeScaling::default(), x, heads, head_dim, positions)
+}
+
+/// [`rope`] with the frequencies `scaling` stretches.
+pub fn rope_scaled(
+    layout: RopeLayout,
+    base: f32,
+    scaling: &RopeScaling,
+    x: &mut [f32],
+    heads: usize,
+    head_dim: usize,
+    positions: &[u32],
+) {
+    let freqs = scaling.frequencies(base, head_dim as u32);
     let half = head_dim / 2;
     for (t, &pos) in positions.iter().enumerate() {
         for h in 0..heads {

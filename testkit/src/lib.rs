@@ -244,7 +244,7 @@ impl Run {
             let q = ctx.upload("q", &gather(&|s| &s.q, hq * d));
             let out = ctx.storage_buffer("out", (plan.tokens() as usize * hq * dv * 4) as u64);
             if let Some(r) = &rope {
-                r.apply(&mut enc, &plan, &q, cfg.q_heads)?;
+                r.apply(&mut enc, &cache, &plan, 0, &q)?;
             }
             wgqa::attend(&mut enc, &cache, &plan, 0, &q, &out)?;
             ctx.queue().submit([enc.finish()]);

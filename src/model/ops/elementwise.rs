@@ -1,4 +1,5 @@
-//! Host side of `model/elementwise.wgsl`: the residual add and SwiGLU.
+//! Host side of `model/elementwise.wgsl`: the residual add, SwiGLU and a
+//! bias added to every token.
 
 use super::{check_index, grid, Batch};
 use crate::attention::check_len;
@@ -29,11 +30,24 @@ pub fn swiglu(
     elementwise(encoder, batch, gate, up, width, Op::Swiglu)
 }
 
+/// Records `x[t] += bias` for each of the batch's tokens of `width` f32;
+/// `bias` holds `width` f32.
+pub fn add_bias(
+    encoder: &mut wgpu::CommandEncoder,
+    batch: &Batch,
+    x: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    width: u32,
+) -> Result<()> {
+    elementwise(encoder, batch, x, bias, width, Op::AddBias)
+}
+
 /// The `OP` override of the kernel.
 #[derive(Clone, Copy)]
 enum Op {
     Add = 0,
     Swiglu = 1,
+    AddBias = 2,
 }
 
 fn elementwise(
@@ -47,6 +61,7 @@ fn elementwise(
     let name = match op {
         Op::Add => "add",
         Op::Swiglu => "swiglu",
+        Op::AddBias => "add_bias",
     };
     if width == 0 {
         return Err(Error::InvalidOp { op: name, why: "width must be at least 1".into() });
@@ -54,7 +69,8 @@ fn elementwise(
     let floats = batch.tokens() as u64 * width as u64;
     check_index("elementwise elements", floats)?;
     check_len("elementwise in-out buffer", x, floats * 4)?;
-    check_len("elementwise input", y, floats * 4)?;
+    let y_floats = if let Op::AddBias = op { width as u64 } else { floats };
+    check_len("elementwise input", y, y_floats * 4)?;
     if x == y {
         return Err(Error::Aliased { what: "elementwise in-out buffer", other: "its input" });
     }

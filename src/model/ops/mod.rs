@@ -1,6 +1,6 @@
 //! GPU building blocks of the llama forward pass, each with a CPU twin in
 //! [`reference`]: matmul on quantised weights ([`QuantMatrix`]), embedding
-//! lookup, RMSNorm, SwiGLU, the residual add and the greedy argmax; the
+//! lookup, RMSNorm, SwiGLU, the residual add, biases and the greedy argmax; the
 //! matmul can fold RMSNorm, the residual add, SwiGLU or a Q/K/V split into
 //! itself. Activations are f32.
 //!
@@ -36,7 +36,7 @@ mod rms_norm;
 
 pub use argmax::{argmax, ARGMAX_NONE};
 pub use batch::Batch;
-pub use elementwise::{add, swiglu};
+pub use elementwise::{add, add_bias, swiglu};
 pub use matmul::{Fusion, MatmulOptions, MatmulPath, Output, MATVEC_MAX_TOKENS};
 pub use quant_matrix::QuantMatrix;
 pub use repack::{repack, Repacked};

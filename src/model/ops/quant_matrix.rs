@@ -88,8 +88,9 @@ impl QuantMatrix {
         bytes: &[u8],
     ) -> Result<Self> {
         let invalid = |why: String| Error::InvalidMatrix { name: name.into(), why };
-        if k == 0 || !k.is_multiple_of(QK as u32) {
-            return Err(invalid(format!("K = {k} must be a positive multiple of {QK}")));
+        let unit = QK.max(ty.block_len()) as u32;
+        if k == 0 || !k.is_multiple_of(unit) {
+            return Err(invalid(format!("K = {k} must be a positive multiple of {unit} for {}", ty.name())));
         }
         if n == 0 {
             return Err(invalid("N must be at least 1".into()));

@@ -38,6 +38,11 @@ pub fn add(x: &[f32], y: &[f32]) -> Vec<f32> {
     x.iter().zip(y).map(|(&a, &b)| a + b).collect()
 }
 
+/// `x` (`[tokens, bias.len()]`) with `bias` added to every token.
+pub fn add_bias(x: &[f32], bias: &[f32]) -> Vec<f32> {
+    x.chunks_exact(bias.len()).flat_map(|t| add(t, bias)).collect()
+}
+
 /// SwiGLU of each token's two halves: `y` is `[tokens, 2 f]` with the gate
 /// projection first and the up projection second, as the fused gate-and-up
 /// matmul computes them; the result is `[tokens, f]`.
