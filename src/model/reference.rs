@@ -155,8 +155,8 @@ impl ReferenceModel {
         let mut v = b.wv.apply(&h);
         rope(layout, base, &mut q, hq, d, positions);
         rope(layout, base, &mut k, hkv, d, positions);
-        round_to_storage(cfg.dtype, &mut k);
-        round_to_storage(cfg.dtype, &mut v);
+        round_to_storage(cfg.dtype, d, &mut k);
+        round_to_storage(cfg.dtype, cfg.v_head_dim as usize, &mut v);
         let cache = &mut self.cache[layer];
         cache.k.extend_from_slice(&k);
         cache.v.extend_from_slice(&v);

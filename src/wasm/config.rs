@@ -41,13 +41,10 @@ impl WasmConfig {
         self.cfg.v_head_dim
     }
 
-    /// KV-cache storage type: "f32" or "f16".
+    /// KV-cache storage type: "f32", "f16" or "int8".
     #[wasm_bindgen(getter)]
     pub fn dtype(&self) -> String {
-        match self.cfg.dtype {
-            DType::F32 => "f32".into(),
-            DType::F16 => "f16".into(),
-        }
+        self.cfg.dtype.name().into()
     }
 
     /// K and V bytes one token takes in one layer of the cache.
@@ -58,10 +55,8 @@ impl WasmConfig {
 
     #[wasm_bindgen(js_name = setDtype)]
     pub fn set_dtype(&mut self, dtype: &str) -> Result<(), JsError> {
-        let dtype = match dtype {
-            "f32" => DType::F32,
-            "f16" => DType::F16,
-            other => return Err(invalid(format!("dtype must be \"f32\" or \"f16\", got {other:?}"))),
+        let Some(dtype) = DType::from_name(dtype) else {
+            return Err(invalid(format!("dtype must be \"f32\", \"f16\" or \"int8\", got {dtype:?}")));
         };
         self.update(|c| c.with_dtype(dtype))
     }
