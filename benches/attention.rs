@@ -11,7 +11,7 @@ fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     group.sample_size(10);
     for (q, kv) in [(32, 32), (32, 8), (32, 1)] {
-        for dtype in [DType::F32, DType::F16] {
+        for dtype in DType::ALL {
             let cfg = AttentionConfig::new(q, kv, 128).unwrap().with_dtype(dtype);
             let case = Decode::new(&ctx, &cfg, &[2048], SplitPolicy::default()).unwrap();
             group.throughput(Throughput::Bytes(case.kv_bytes()));

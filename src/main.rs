@@ -45,11 +45,17 @@ enum Command {
         /// Tokens per independently scored window.
         #[arg(long, default_value_t = 512)]
         window: u32,
+        /// KV-cache storage: f32, f16 or int8.
+        #[arg(long, default_value = "f16", value_parser = model_cli::kv_type)]
+        kv_type: wgqa::DType,
     },
     /// A model's architecture: heads, KV heads, group size, KV bytes per token.
     Info {
         #[arg(long, default_value = wgqa::model::DEFAULT_MODEL)]
         model: PathBuf,
+        /// KV-cache storage the bytes per token are given for: f32, f16 or int8.
+        #[arg(long, default_value = "f16", value_parser = model_cli::kv_type)]
+        kv_type: wgqa::DType,
     },
     /// Token ids of a text, on one line.
     Tokenize {
@@ -69,8 +75,10 @@ fn main() -> std::process::ExitCode {
         Command::Bench { quick, json, model } => bench(quick, json, model),
         Command::Convert(args) => convert_cli::run(args),
         Command::Generate(args) => model_cli::generate(args),
-        Command::Perplexity { model, file, window } => model_cli::perplexity(&model, &file, window),
-        Command::Info { model } => model_cli::info(&model),
+        Command::Perplexity { model, file, window, kv_type } => {
+            model_cli::perplexity(&model, &file, window, kv_type)
+        }
+        Command::Info { model, kv_type } => model_cli::info(&model, kv_type),
         Command::Tokenize { model, text, pieces } => model_cli::tokenize(&model, &text, pieces),
     };
     match result {

@@ -9,9 +9,14 @@ use wgqa::model::{
     ChatTemplate, GenerateOptions, Generator, Gguf, LlamaConfig, LlamaModel, SamplerConfig, StopReason,
     Tokenizer,
 };
-use wgqa::GpuContext;
+use wgqa::{DType, GpuContext};
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Parses `--kv-type`: f32, f16 or int8.
+pub fn kv_type(name: &str) -> Result<DType, String> {
+    DType::from_name(name).ok_or_else(|| format!("expected f32, f16 or int8, got {name:?}"))
+}
 
 /// Sampling and length options of `wgqa generate`.
 #[derive(clap::Args)]
@@ -39,6 +44,9 @@ pub struct GenerateArgs {
     /// Tokens the KV cache holds (prompt + generated).
     #[arg(long, default_value_t = 2048)]
     kv_tokens: u32,
+    /// KV-cache storage: f32, f16 or int8 (a byte per value, a scale per row).
+    #[arg(long, default_value = "f16", value_parser = kv_type)]
+    kv_type: DType,
 }
 
 pub fn generate(args: GenerateArgs) -> CliResult {
@@ -60,7 +68,7 @@ pub fn generate(args: GenerateArgs) -> CliResult {
     let tokenizer = Tokenizer::from_gguf(&gguf)?;
     // A model without a template still generates from plain prompts.
     let template = ChatTemplate::from_gguf(&gguf).ok();
-    let model = load(&gguf, args.kv_tokens)?;
+    let model = load(&gguf, args.kv_tokens, args.kv_type)?;
     let adapter = model.context().adapter_info().name.clone();
     if let Some(note) = cpu_note(model.context()) {
         eprintln!("{note}");
@@ -102,7 +110,7 @@ pub fn generate(args: GenerateArgs) -> CliResult {
 
 /// Perplexity over a text file, in windows of `window` tokens scored
 /// independently (each window starts without context, as llama.cpp does).
-pub fn perplexity(model: &Path, file: &Path, window: u32) -> CliResult {
+pub fn perplexity(model: &Path, file: &Path, window: u32, kv_type: DType) -> CliResult {
     let gguf = Gguf::open(model)?;
     let text = std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
     let tokens = Tokenizer::from_gguf(&gguf)?.encode(&text)?;
@@ -111,7 +119,7 @@ pub fn perplexity(model: &Path, file: &Path, window: u32) -> CliResult {
         return Err(format!("the model's context ({context} tokens) is too short to score a token").into());
     }
     let window = window.clamp(2, context) as usize;
-    let mut model = load(&gguf, window as u32)?;
+    let mut model = load(&gguf, window as u32, kv_type)?;
     let (mut nll, mut scored) = (0.0, 0usize);
     for chunk in tokens.chunks(window).filter(|c| c.len() >= 2) {
         let ppl = pollster::block_on(model.perplexity(chunk))?;
@@ -123,16 +131,17 @@ pub fn perplexity(model: &Path, file: &Path, window: u32) -> CliResult {
     }
     let kv = model.config().kv_bytes_per_token();
     println!(
-        "perplexity {:.4} over {scored} scored tokens (windows of {window}) | KV bytes/token {kv} | {}",
+        "perplexity {:.4} over {scored} scored tokens (windows of {window}) | KV bytes/token {kv} ({}) | {}",
         (nll / scored as f64).exp(),
+        kv_type.name(),
         model.context().adapter_info().name
     );
     Ok(())
 }
 
-pub fn info(model: &Path) -> CliResult {
+pub fn info(model: &Path, kv_type: DType) -> CliResult {
     let gguf = Gguf::open(model)?;
-    let c = LlamaConfig::from_gguf(&gguf)?;
+    let c = LlamaConfig::from_gguf(&gguf)?.with_kv_dtype(kv_type);
     let name = gguf.opt_str("general.name")?.unwrap_or("(unnamed)");
     println!("model:          {name} ({})", model.display());
     println!("layers:         {}", c.n_layers);
@@ -155,7 +164,7 @@ pub fn info(model: &Path) -> CliResult {
     let linear = if s.linear != 1.0 { format!(", positions / {}", s.linear) } else { String::new() };
     println!("RoPE:           {:?} pairs, base {}{linear}{factors}", c.rope_layout, c.rope_base);
     println!("output head:    {}", if c.tied_output { "tied to the embedding" } else { "separate" });
-    println!("KV bytes/token: {} (f16, all layers)", c.kv_bytes_per_token());
+    println!("KV bytes/token: {} ({}, all layers)", c.kv_bytes_per_token(), kv_type.name());
     match pollster::block_on(GpuContext::new()) {
         Ok(ctx) => {
             let a = ctx.adapter_info();
@@ -193,13 +202,14 @@ pub fn tokenize(model: &Path, text: &str, pieces: bool) -> CliResult {
 }
 
 /// The model on the default adapter, with a progress bar on stderr.
-fn load(gguf: &Gguf, kv_tokens: u32) -> wgqa::Result<LlamaModel> {
+fn load(gguf: &Gguf, kv_tokens: u32, kv_type: DType) -> wgqa::Result<LlamaModel> {
     let ctx = pollster::block_on(GpuContext::new())?;
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("loading {bar:40} {binary_bytes}/{binary_total_bytes} {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let model = LlamaModel::load(&ctx, gguf, kv_tokens, |done, total| {
+    let config = LlamaConfig::from_gguf(gguf)?.with_kv_dtype(kv_type);
+    let model = LlamaModel::with_config(&ctx, gguf, config, kv_tokens, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });

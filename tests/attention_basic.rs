@@ -7,7 +7,8 @@ fn smoke_gqa_prefill_and_decode() {
     check("prefill", &Run::new(cfg.clone(), vec![37, 100]));
     check("decode", &Run::new(cfg.clone(), vec![20, 9]).decode_after(5));
     check("last", &Run::new(cfg.clone(), vec![300, 9]).last(3));
-    check("f16", &Run::new(cfg.with_dtype(DType::F16), vec![70]));
+    check("f16", &Run::new(cfg.clone().with_dtype(DType::F16), vec![70]));
+    check("int8", &Run::new(cfg.with_dtype(DType::Int8), vec![70]).decode_after(60));
 }
 
 /// Regressions for adapters whose shader loops stop after a fixed number of

@@ -1,5 +1,5 @@
 //! Property tests: the GPU kernels against `wgqa::reference` across shapes,
-//! group sizes, ragged batches, page sizes, options and both dtypes.
+//! group sizes, ragged batches, page sizes, options and every dtype.
 
 use proptest::prelude::*;
 use wgqa::{AttentionConfig, DType, RopeLayout, SplitPolicy};
@@ -29,8 +29,8 @@ fn heads() -> impl Strategy<Value = (u32, u32)> {
 }
 
 fn base_config() -> impl Strategy<Value = AttentionConfig> {
-    (heads(), head_dim(), prop::option::of(head_dim()), any::<bool>()).prop_map(|((q, kv), d, dv, f16)| {
-        let dtype = if f16 { DType::F16 } else { DType::F32 };
+    let dtype = proptest::sample::select(&DType::ALL[..]);
+    (heads(), head_dim(), prop::option::of(head_dim()), dtype).prop_map(|((q, kv), d, dv, dtype)| {
         AttentionConfig::new(q, kv, d).unwrap().with_v_head_dim(dv.unwrap_or(d)).with_dtype(dtype)
     })
 }

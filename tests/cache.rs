@@ -43,8 +43,8 @@ fn check_last(case: &str, ctx: &GpuContext, cache: &KvCache, seq: SeqId, data: &
     ctx.queue().submit([enc.finish()]);
     let got = pollster::block_on(ctx.read_f32(&out)).unwrap();
     let (mut k, mut v) = (data.k[..len * hkv * d].to_vec(), data.v[..len * hkv * dv].to_vec());
-    reference::round_to_storage(cfg.dtype, &mut k);
-    reference::round_to_storage(cfg.dtype, &mut v);
+    reference::round_to_storage(cfg.dtype, d, &mut k);
+    reference::round_to_storage(cfg.dtype, dv, &mut v);
     let want = reference::attention(&cfg, q, &[len as u32 - 1], &k, &v);
     assert_close(case, cfg.dtype, &[got], &[want]);
 }

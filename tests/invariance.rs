@@ -13,6 +13,7 @@ fn configs() -> Vec<AttentionConfig> {
     vec![
         AttentionConfig::new(9, 3, 64).unwrap(),
         AttentionConfig::new(8, 8, 80).unwrap().with_dtype(DType::F16),
+        AttentionConfig::new(6, 2, 48).unwrap().with_dtype(DType::Int8),
         AttentionConfig::new(16, 1, 96).unwrap().with_v_head_dim(32).with_softcap(20.0),
     ]
 }

@@ -12,13 +12,14 @@ fn config() -> impl Strategy<Value = AttentionConfig> {
         let divisors: Vec<u32> = (1..=q).filter(|k| q % k == 0).collect();
         (Just(q), proptest::sample::select(divisors))
     });
-    (heads, (1u32..=24).prop_map(|d| d * 4), any::<bool>(), any::<bool>(), prop::option::of(1u32..40))
-        .prop_map(|((q, kv), d, f16, causal, window)| {
-            let dtype = if f16 { DType::F16 } else { DType::F32 };
+    let dtype = proptest::sample::select(&DType::ALL[..]);
+    (heads, (1u32..=24).prop_map(|d| d * 4), dtype, any::<bool>(), prop::option::of(1u32..40)).prop_map(
+        |((q, kv), d, dtype, causal, window)| {
             let mut cfg = AttentionConfig::new(q, kv, d).unwrap().with_dtype(dtype).with_causal(causal);
             cfg.window = window;
             cfg
-        })
+        },
+    )
 }
 
 /// Outputs of the rows that cannot see any poisoned key, per sequence.

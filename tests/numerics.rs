@@ -51,6 +51,24 @@ fn empty_sequence_gives_zeros() {
     assert!(pollster::block_on(ctx.read_f32(&out)).unwrap().iter().all(|&x| x == 0.0));
 }
 
+/// int8: an all-zero K or V row stores scale 0 and zeros (x / 0 would be
+/// NaN): a query that sees it stays finite, and one whose only key has a
+/// zero V row outputs exactly zero.
+#[test]
+fn int8_zero_rows_store_zeros() {
+    let cfg = AttentionConfig::new(4, 2, 32).unwrap().with_dtype(DType::Int8);
+    for in_k in [true, false] {
+        let run = Run::new(cfg.clone(), vec![1, 5]).last(5).with(|r| {
+            r.poison = [(0, 0), (1, 2)].map(|(seq, pos)| Poison { seq, pos, in_k, value: 0.0 }).to_vec();
+        });
+        let got = run.gpu().unwrap();
+        if !in_k {
+            assert!(got[0].iter().all(|&x| x == 0.0), "{:?}", &got[0][..8]);
+        }
+        assert_close(&format!("zero rows in K {in_k}"), cfg.dtype, &got, &run.reference());
+    }
+}
+
 /// Logits scaled by 1e3 saturate the softmax without inf or NaN, and still
 /// match the reference, on both paths and both dtypes.
 #[test]

@@ -22,7 +22,12 @@
 // are merged by their log-sum-exp, like the key splits in `merge.wgsl`.
 //
 // A masked key (causal, window, past the range) leaves a row's state as it
-// was, chosen by `select`, so NaN or inf in its K or V cannot leak in.
+// was, chosen by `select`, so NaN or inf in its K or V (or their scales)
+// cannot leak in.
+//
+// With int8 storage a key's partial dot sums are multiplied by its K scale
+// once, before `tile_dots`, and its V scale joins p in the P.V update; the
+// row sum `l` adds the unscaled p.
 // Register arrays are indexed only by loops of constant trip count (override
 // constants), which drivers unroll into plain registers.
 //
@@ -30,7 +35,7 @@
 // otherwise the unnormalised output, row max and row sum go to `partial`, one
 // slot per split, and `merge.wgsl` combines them.
 //
-// The prelude defines `kv4`, `kv_load`, MASKED and the plan layout;
+// The prelude defines `kv4`, `kv_load`, the scale words, MASKED and the plan layout;
 // `finish.wgsl` the final normalisation; `tile_dots`, `lane` and the `Lanes`
 // builtins come from a subgroup or a workgroup-memory version.
 
@@ -46,6 +51,10 @@ override KPL: u32;
 override VPL: u32;
 override HEAD_DIM4: u32;
 override V_DIM4: u32;
+// Words of one key's and one value's row: its vec4 columns, then its scale
+// (int8 storage only: see the prelude).
+override K_ROW: u32 = HEAD_DIM4 + KV_SCALE_WORDS;
+override V_ROW: u32 = V_DIM4 + KV_SCALE_WORDS;
 override Q_HEADS: u32;
 override KV_HEADS: u32;
 // Query heads handled per workgroup and query tokens per block.
@@ -181,10 +190,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, lanes: Lanes) {
                 for (var j = 0u; j < KPL; j++) {
                     let d = x + j * TX;
                     if d < HEAD_DIM4 {
-                        let k = kv_load(k_pool[slot[kk] * HEAD_DIM4 + d]);
+                        let k = kv_load(k_pool[slot[kk] * K_ROW + d]);
                         for (var r = 0u; r < ROWS; r++) {
                             acc[kk * MAX_ROWS + r] += dot(qr[r * KPL + j], k);
                         }
+                    }
+                }
+                if KV_SCALE_WORDS > 0u {
+                    let sk = kv_scale_load(k_pool[slot[kk] * K_ROW + HEAD_DIM4]);
+                    for (var r = 0u; r < ROWS; r++) {
+                        acc[kk * MAX_ROWS + r] *= sk;
                     }
                 }
             }
@@ -210,13 +225,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, lanes: Lanes) {
                 any_seen = any_seen || seen[r];
             }
             if any_seen {
+                var sv = 1.0;
+                if KV_SCALE_WORDS > 0u {
+                    sv = kv_scale_load(v_pool[slot[kk] * V_ROW + V_DIM4]);
+                }
                 for (var j = 0u; j < VPL; j++) {
                     let d = x + j * TX;
                     if d < V_DIM4 {
-                        let v = kv_load(v_pool[slot[kk] * V_DIM4 + d]);
+                        let v = kv_load(v_pool[slot[kk] * V_ROW + d]);
                         for (var r = 0u; r < ROWS; r++) {
                             let i = r * VPL + j;
-                            o[i] = select(o[i], o[i] * alpha[r] + p[r] * v, seen[r]);
+                            o[i] = select(o[i], o[i] * alpha[r] + (p[r] * sv) * v, seen[r]);
                         }
                     }
                 }

@@ -1,7 +1,8 @@
 // The naive baseline's first half, as libraries without GQA kernels do it:
 // materialise each KV head `GROUP` times so plain per-head (MHA) attention
 // can run. Copies every page of a GQA pool, laid out
-// [page][kv head][slot][DIM4], into an MHA pool [page][q head][slot][DIM4].
+// [page][kv head][slot][DIM4], into an MHA pool [page][q head][slot][DIM4]
+// (DIM4: the kv4 words of a row, its scale words included).
 
 override KV_HEADS: u32;
 override GROUP: u32;

@@ -7,7 +7,7 @@
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let u = rope_unit(wid, nwg, lid);
+    let u = rope_unit(thread_index(wid, nwg, lid));
     if !u.valid {
         return;
     }

@@ -1,7 +1,7 @@
 // Rotary position embedding shared by `rope.wgsl` (queries, in place) and
 // `kv/append.wgsl` (keys, on their way into the cache).
 //
-// A thread handles one 4-wide unit of one head of one token. With adjacent
+// A unit is one 4-wide column of one head of one token. With adjacent
 // pairs (GGUF / llama.cpp) a vec4 holds two whole pairs; with half-split pairs
 // (NeoX) a unit is a vec4 from the first half and its partner DIM4/2 later.
 // `rope_freqs[i]` is the frequency of pair i in turns per position as a 0.32
@@ -28,14 +28,23 @@ fn rope_units_per_head() -> u32 {
     return select(DIM4, DIM4 / 2u, ROPE == 2u);
 }
 
-// Locates this thread's unit and the position of its token in its sequence.
-fn rope_unit(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> RopeUnit {
+// Index of this thread among the dispatch's workgroups of 64.
+fn thread_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 64u + lid;
+}
+
+// Thread `i`'s unit when a thread handles one unit.
+fn rope_unit(i: u32) -> RopeUnit {
     let units = rope_units_per_head();
-    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+    return rope_unit_at(i / (HEADS * units), (i / units) % HEADS, i % units);
+}
+
+// Unit `col` of `head` of `token`, and the position of its token in its sequence.
+fn rope_unit_at(token: u32, head: u32, col: u32) -> RopeUnit {
     var u: RopeUnit;
-    u.token = i / (HEADS * units);
-    u.head = (i / units) % HEADS;
-    u.col = i % units;
+    u.token = token;
+    u.head = head;
+    u.col = col;
     u.valid = u.token < plan[PLAN_TOKENS];
     if u.valid {
         let e = PLAN_ENTRIES + plan[plan[PLAN_TOKEN_MAP] + u.token] * ENTRY_WORDS;

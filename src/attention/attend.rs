@@ -167,6 +167,7 @@ pub(crate) fn kv_storage(ctx: &GpuContext, dtype: DType) -> KvStorage {
             KvStorage::F16Native
         }
         DType::F16 => KvStorage::F16Packed,
+        DType::Int8 => KvStorage::Int8,
     }
 }
 

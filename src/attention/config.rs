@@ -19,14 +19,40 @@ pub enum DType {
     /// Half precision storage: native `f16` where the adapter has
     /// `shader-f16`, packed pairs in u32 otherwise.
     F16,
+    /// Symmetric int8: each row (one token's K or V of one KV head, after
+    /// RoPE) is stored as `round(x / s * 127)` with `s = max |x|` of the row,
+    /// four values packed in a u32, followed by `s` as an f32. The scale is
+    /// f32 rather than f16 because a row is whole u32 words anyway: an f16
+    /// would leave two bytes of padding. A zero row stores scale 0.
+    Int8,
 }
 
 impl DType {
-    pub fn bytes(self) -> u32 {
+    pub const ALL: [DType; 3] = [DType::F32, DType::F16, DType::Int8];
+
+    /// Bytes one row of `dim` elements (one token's K or V of one KV head)
+    /// takes in the cache, its scale included.
+    pub fn row_bytes(self, dim: u32) -> u64 {
+        let dim = dim as u64;
         match self {
-            DType::F32 => 4,
-            DType::F16 => 2,
+            DType::F32 => dim * 4,
+            DType::F16 => dim * 2,
+            DType::Int8 => dim + 4,
         }
+    }
+
+    /// The name the CLI, JS and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::Int8 => "int8",
+        }
+    }
+
+    /// Parses [`DType::name`].
+    pub fn from_name(name: &str) -> Option<DType> {
+        DType::ALL.into_iter().find(|d| d.name() == name)
     }
 }
 
@@ -129,7 +155,7 @@ impl AttentionConfig {
 
     /// Bytes of K and V one token takes in the cache for this layer.
     pub fn kv_bytes_per_token(&self) -> u64 {
-        self.kv_heads as u64 * (self.head_dim + self.v_head_dim) as u64 * self.dtype.bytes() as u64
+        self.kv_heads as u64 * (self.dtype.row_bytes(self.head_dim) + self.dtype.row_bytes(self.v_head_dim))
     }
 
     pub fn with_v_head_dim(mut self, v_head_dim: u32) -> Self {
@@ -213,6 +239,12 @@ mod tests {
         assert_eq!(cfg.group_size(), 3);
         assert_eq!(cfg.scale(), 0.125);
         assert_eq!(cfg.kv_bytes_per_token(), 3 * 128 * 2);
+        // int8: a byte per element and an f32 scale per row of K and of V.
+        assert_eq!(cfg.with_dtype(DType::Int8).kv_bytes_per_token(), 3 * (64 + 4) * 2);
+        for d in DType::ALL {
+            assert_eq!(DType::from_name(d.name()), Some(d));
+        }
+        assert_eq!(DType::from_name("int4"), None);
     }
 
     #[test]

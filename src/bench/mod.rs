@@ -1,6 +1,6 @@
 //! The benchmark report (`wgqa bench`): decode attention against a plain
 //! copy kernel on the same adapter, and against itself under MHA / GQA / MQA,
-//! a naive repeat-KV baseline, split-K, f16 and prefill. Every cell is also
+//! a naive repeat-KV baseline, split-K, f16, int8 and prefill. Every cell is also
 //! held to its roofline: max(bytes / copy bandwidth, FLOPs / FMA rate), both
 //! roofs measured by kernels of their own on the same adapter, as is the
 //! cost of an empty dispatch. Everything is measured in one run and reported
@@ -72,6 +72,8 @@ pub struct Speedups {
     pub over_naive_g8: f64,
     pub split_k: f64,
     pub f16_over_f32: f64,
+    pub int8_over_f16: f64,
+    pub int8_over_f32: f64,
     pub prefill_over_decode: f64,
 }
 
@@ -91,13 +93,6 @@ pub struct Batch {
     pub steps_per_s: f64,
     pub gbps: f64,
     pub ratio_to_copy: f64,
-}
-
-fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "f32",
-        DType::F16 => "f16",
-    }
 }
 
 /// Empty dispatches per timed run of the dispatch-overhead figure.
@@ -129,7 +124,7 @@ pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
     let mut decode = Vec::new();
     for (q, kv, d) in [(32, 32, 128), (32, 8, 128), (32, 1, 128), (9, 3, 64)] {
         for len in [512, 2048, 8192] {
-            for dtype in [DType::F32, DType::F16] {
+            for dtype in DType::ALL {
                 let ((ms, bytes), flops) = decode_run(&cfg(q, kv, d, dtype)?, &[len], auto)?;
                 let gbps = bytes as f64 / ms / 1e6;
                 let roof = roofline_ms(bytes, flops);
@@ -138,7 +133,7 @@ pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
                     kv_heads: kv,
                     head_dim: d,
                     ctx: len,
-                    dtype: dtype_name(dtype),
+                    dtype: dtype.name(),
                     ms,
                     gbps,
                     ratio_to_copy: gbps / copy_gbps,
@@ -167,6 +162,7 @@ pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
     let split_auto = decode_ms(&mqa_8192, &[8192], auto)?.0;
     let f32_8192 = decode_ms(&cfg(32, 8, 128, DType::F32)?, &[8192], auto)?.0;
     let f16_8192 = decode_ms(&cfg(32, 8, 128, DType::F16)?, &[8192], auto)?.0;
+    let int8_8192 = decode_ms(&cfg(32, 8, 128, DType::Int8)?, &[8192], auto)?.0;
 
     let prefill = prefill(ctx, &timer, &cfg(32, 8, 128, DType::F32)?, 512)?;
 
@@ -204,6 +200,8 @@ pub fn run(ctx: &GpuContext, opts: BenchOptions) -> Result<Report> {
             over_naive_g8: naive(4)? / gqa4,
             split_k: split_none / split_auto,
             f16_over_f32: f32_8192 / f16_8192,
+            int8_over_f16: f16_8192 / int8_8192,
+            int8_over_f32: f32_8192 / int8_8192,
             prefill_over_decode: prefill.token_by_token_ms / prefill.ms,
         },
         prefill,

@@ -235,6 +235,8 @@ impl fmt::Display for Report {
             ("naive repeat-KV / ours, group 8", s.over_naive_g8),
             ("no split / split-K (MQA, ctx 8192)", s.split_k),
             ("f32 / f16 (ctx 8192)", s.f16_over_f32),
+            ("f16 / int8 (ctx 8192)", s.int8_over_f16),
+            ("f32 / int8 (ctx 8192)", s.int8_over_f32),
             ("token by token / prefill (512 tokens)", s.prefill_over_decode),
         ] {
             writeln!(f, "  {name:<40} {v:>6.2}x")?;

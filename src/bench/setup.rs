@@ -117,7 +117,7 @@ impl Naive {
             let constants = Constants::default()
                 .set("KV_HEADS", cfg.kv_heads)
                 .set("GROUP", cfg.group_size())
-                .set("DIM4", dim / 4)
+                .set("DIM4", dim / 4 + variant.kv.scale_words())
                 .set("PAGE_SIZE", PAGE_SIZE);
             let pipeline = ctx.pipeline(variant, &constants)?;
             let vec4s = to.size() / variant.kv.vec4_bytes();

@@ -110,16 +110,30 @@ pub enum KvStorage {
     F16Packed,
     /// Native `f16` (needs `shader-f16`). Same bytes as `F16Packed`.
     F16Native,
+    /// Four int8 in a u32 (`pack4x8snorm`), each row followed by one f32
+    /// scale word (`DType::Int8`): works everywhere.
+    Int8,
 }
 
 impl KvStorage {
-    pub const ALL: [KvStorage; 3] = [KvStorage::F32, KvStorage::F16Packed, KvStorage::F16Native];
+    pub const ALL: [KvStorage; 4] =
+        [KvStorage::F32, KvStorage::F16Packed, KvStorage::F16Native, KvStorage::Int8];
 
     /// Bytes of one `kv4` (four elements).
     pub fn vec4_bytes(self) -> u64 {
         match self {
             KvStorage::F32 => 16,
             KvStorage::F16Packed | KvStorage::F16Native => 8,
+            KvStorage::Int8 => 4,
+        }
+    }
+
+    /// `kv4` words after each row's `DIM4` holding its scale
+    /// (`KV_SCALE_WORDS` in WGSL).
+    pub fn scale_words(self) -> u32 {
+        match self {
+            KvStorage::Int8 => 1,
+            _ => 0,
         }
     }
 }
@@ -184,7 +198,27 @@ impl ShaderVariant {
                  fn kv_load(v: kv4) -> vec4<f32> { return vec4<f32>(v); }\n\
                  fn kv_store(v: vec4<f32>) -> kv4 { return vec4<f16>(v); }\n"
             }
+            // `v` is the row's values over its scale, in [-1, 1].
+            KvStorage::Int8 => {
+                "alias kv4 = u32;\n\
+                 fn kv_load(v: kv4) -> vec4<f32> { return unpack4x8snorm(v); }\n\
+                 fn kv_store(v: vec4<f32>) -> kv4 { return pack4x8snorm(v); }\n"
+            }
         });
+        // A row is DIM4 kv4 words, then KV_SCALE_WORDS words holding its
+        // scale; float storages have none and scale 1, and their dead
+        // branches on the constant fold away.
+        s.push_str(match self.kv {
+            KvStorage::Int8 => {
+                "fn kv_scale_load(w: kv4) -> f32 { return bitcast<f32>(w); }\n\
+                 fn kv_scale_store(s: f32) -> kv4 { return bitcast<u32>(s); }\n"
+            }
+            _ => {
+                "fn kv_scale_load(w: kv4) -> f32 { return 1.0; }\n\
+                 fn kv_scale_store(s: f32) -> kv4 { return kv_store(vec4<f32>(s)); }\n"
+            }
+        });
+        s.push_str(&format!("const KV_SCALE_WORDS: u32 = {}u;\n", self.kv.scale_words()));
         s.push_str(&format!(
             "// Score of a key a row must not see; finite so no inf - inf.\n\
              const MASKED: f32 = -3.0e38;\n\

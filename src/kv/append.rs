@@ -62,7 +62,12 @@ impl KvCache {
                 &Constants::default().set("HEADS", cfg.kv_heads).set("DIM4", dim / 4).set("ROPE", mode),
             )?;
             let freqs = rope.map_or(&self.no_rope, |r| r.frequencies());
-            let units = if mode == 2 { dim / 8 } else { dim / 4 };
+            // A thread per 4-wide unit, or per row where the row shares a scale.
+            let units = match (kv.scale_words(), mode) {
+                (1.., _) => 1,
+                (0, 2) => dim / 8,
+                (0, _) => dim / 4,
+            };
             let groups = unit_groups(tokens * (cfg.kv_heads * units) as u64);
             ctx.dispatch(encoder, &pipeline, &[plan_buf, src, pool, freqs], groups)?;
         }

@@ -91,7 +91,7 @@ impl KvCache {
             cfg.validate()?;
             let caps = ctx.capabilities();
             let shape = AttendShape::new(&cfg, ctx.limits(), &caps)?;
-            let bytes = |dim: u32| slots * cfg.kv_heads as u64 * dim as u64 * cfg.dtype.bytes() as u64;
+            let bytes = |dim: u32| slots * cfg.kv_heads as u64 * cfg.dtype.row_bytes(dim);
             let (k_bytes, v_bytes) = (bytes(cfg.head_dim), bytes(cfg.v_head_dim));
             ctx.check_buffer_size(k_bytes.max(v_bytes), "one layer's K or V pages")?;
             let sinks = match &cfg.sinks {

@@ -170,8 +170,8 @@ impl ReferenceModel {
         let scaling = &self.config.rope_scaling;
         rope_scaled(layout, base, scaling, &mut q, hq, d, positions);
         rope_scaled(layout, base, scaling, &mut k, hkv, d, positions);
-        round_to_storage(cfg.dtype, &mut k);
-        round_to_storage(cfg.dtype, &mut v);
+        round_to_storage(cfg.dtype, d, &mut k);
+        round_to_storage(cfg.dtype, cfg.v_head_dim as usize, &mut v);
         let cache = &mut self.cache[layer];
         cache.k.extend_from_slice(&k);
         cache.v.extend_from_slice(&v);

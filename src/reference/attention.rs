@@ -78,12 +78,28 @@ pub fn attention_repeat_kv(
     attention(&mha, q, q_positions, &repeat(k, cfg.head_dim as usize), &repeat(v, cfg.v_head_dim as usize))
 }
 
-/// Rounds values the way the KV cache stores them.
-pub fn round_to_storage(dtype: DType, x: &mut [f32]) {
-    if dtype == DType::F16 {
-        for v in x {
-            *v = half::f16::from_f32(*v).to_f32();
-        }
+/// Rounds values the way the KV cache stores them. `x` is whole rows of
+/// `row_len` elements (one token's K or V of one KV head, after RoPE): int8
+/// storage quantises each row by its own scale.
+pub fn round_to_storage(dtype: DType, row_len: usize, x: &mut [f32]) {
+    match dtype {
+        DType::F32 => {}
+        DType::F16 => x.iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32()),
+        DType::Int8 => x.chunks_mut(row_len.max(1)).for_each(quantise_int8_row),
+    }
+}
+
+/// What `kv/append.wgsl` stores for an int8 row, dequantised: with
+/// `s = max |x|`, `round(x / s * 127)` (ties to even) times `s / 127`, where
+/// the kernel's `pack4x8snorm` of `x / s` and `unpack4x8snorm` give the same
+/// in f32. A zero row stays zero.
+fn quantise_int8_row(row: &mut [f32]) {
+    let scale = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for v in row {
+        *v = match scale > 0.0 {
+            true => (*v / scale * 127.0).round_ties_even().clamp(-127.0, 127.0) / 127.0 * scale,
+            false => 0.0,
+        };
     }
 }
 

@@ -20,12 +20,22 @@ impl Tolerance {
 }
 
 /// Attention outputs vs [`attention`](super::attention), scale |ref|, by
-/// the cache's storage type (the reference rounds K/V to f16 as stored; f16
-/// storage is still held to a looser bound).
+/// the cache's storage type.
+///
+/// The reference stores K/V rounded as the cache does (f16, or int8 per row
+/// after RoPE with the kernel's formula), so what remains is the kernel's f32
+/// arithmetic plus rare rounding flips, where the GPU's RoPE (its cos/sin) or
+/// division differs from the CPU's in the last bits next to a rounding tie.
+/// An int8 flip moves one stored value by its row's scale / 127, about 32x an
+/// f16 flip: in K it moves a logit by up to |q|·scale/127·SCALE. Measured on
+/// lavapipe over the property tests: int8 max |Δ| 2.3e-3 at |ref| 0.51
+/// (half-split RoPE, head dim 256, scale 0.93; without RoPE at most 8e-7),
+/// so int8's bound is 4x the worst.
 pub fn attention(dtype: DType) -> Tolerance {
     match dtype {
         DType::F32 => Tolerance { atol: 5e-4, rtol: 2e-3 },
         DType::F16 => Tolerance { atol: 2e-3, rtol: 5e-3 },
+        DType::Int8 => Tolerance { atol: 5e-3, rtol: 1e-2 },
     }
 }
 

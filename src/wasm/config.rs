@@ -41,13 +41,10 @@ impl WasmConfig {
         self.cfg.v_head_dim
     }
 
-    /// KV-cache storage type: "f32" or "f16".
+    /// KV-cache storage type: "f32", "f16" or "int8".
     #[wasm_bindgen(getter)]
     pub fn dtype(&self) -> String {
-        match self.cfg.dtype {
-            DType::F32 => "f32".into(),
-            DType::F16 => "f16".into(),
-        }
+        self.cfg.dtype.name().into()
     }
 
     /// K and V bytes one token takes in one layer of the cache.
@@ -109,9 +106,6 @@ impl WasmConfig {
 
 /// A storage type's JS name ("f32" or "f16") as a `DType`.
 pub(super) fn parse_dtype(dtype: &str) -> Result<DType, JsError> {
-    match dtype {
-        "f32" => Ok(DType::F32),
-        "f16" => Ok(DType::F16),
-        other => Err(invalid(format!("dtype must be \"f32\" or \"f16\", got {other:?}"))),
-    }
+    DType::from_name(dtype)
+        .ok_or_else(|| invalid(format!("dtype must be \"f32\", \"f16\" or \"int8\", got {dtype:?}")))
 }

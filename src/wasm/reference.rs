@@ -49,8 +49,8 @@ pub fn reference_attention(
         )));
     }
     let (mut k, mut v) = (k.to_vec(), v.to_vec());
-    reference::round_to_storage(c.dtype, &mut k);
-    reference::round_to_storage(c.dtype, &mut v);
+    reference::round_to_storage(c.dtype, d, &mut k);
+    reference::round_to_storage(c.dtype, dv, &mut v);
     Ok(Float32Array::from(&reference::attention(c, q, positions, &k, &v)[..]))
 }
 

@@ -278,8 +278,8 @@ impl Run {
                     reference::rope(layout, base, &mut s.q, hq, d, &all);
                     reference::rope(layout, base, &mut s.k, hkv, d, &all);
                 }
-                reference::round_to_storage(cfg.dtype, &mut s.k);
-                reference::round_to_storage(cfg.dtype, &mut s.v);
+                reference::round_to_storage(cfg.dtype, d, &mut s.k);
+                reference::round_to_storage(cfg.dtype, cfg.v_head_dim as usize, &mut s.v);
                 let q: Vec<f32> =
                     pos.iter().flat_map(|&p| s.q[p as usize * hq * d..][..hq * d].to_vec()).collect();
                 reference::attention(cfg, &q, &pos, &s.k, &s.v)

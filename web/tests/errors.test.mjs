@@ -46,7 +46,7 @@ test('q_heads not divisible by kv_heads', async () => {
 
 test('invalid head dim, dtype and scale', async () => {
   assertReadable(await thrown('new t.wgqa.AttentionConfig(4, 2, 30)'), /head_dim must be a multiple of 4.*got 30/);
-  assertReadable(await thrown('t.cfg.setDtype("f8")'), /dtype must be "f32" or "f16", got "f8"/);
+  assertReadable(await thrown('t.cfg.setDtype("f8")'), /dtype must be "f32", "f16" or "int8", got "f8"/);
   assertReadable(await thrown('t.cfg.setScale(-1)'), /scale must be finite, positive and at most 10000, got -1/);
   assert.equal(await demo.page.evaluate(() => window.t.cfg.dtype), 'f32', 'a failed change leaves the config as it was');
 });
