@@ -119,10 +119,10 @@ fn one_tensor(dims: &[u64], ty: u32, data_len: usize) -> Vec<u8> {
 
 #[test]
 fn bad_tensor_infos_are_rejected() {
-    let err = parse_err(&one_tensor(&[256], 12, 144));
+    let err = parse_err(&one_tensor(&[256], 10, 84));
     let msg = err.to_string();
-    assert!(matches!(err, Error::GgufUnsupportedType { ty: 12, .. }), "{err:?}");
-    assert!(msg.contains("Q4_K") && msg.contains("`w`"), "{msg}");
+    assert!(matches!(err, Error::GgufUnsupportedType { ty: 10, .. }), "{err:?}");
+    assert!(msg.contains("Q2_K") && msg.contains("`w`"), "{msg}");
     assert!(parse_err(&one_tensor(&[4], 99, 4)).to_string().contains("99 (unknown)"));
     let five_dims = parse_err(&one_tensor(&[1, 1, 1, 1, 1], 0, 4));
     assert!(matches!(five_dims, Error::GgufCorrupt(ref m) if m.contains("5 dimensions")));
@@ -130,6 +130,12 @@ fn bad_tensor_infos_are_rejected() {
     assert!(matches!(overflow, Error::GgufCorrupt(ref m) if m.contains("overflows")), "{overflow:?}");
     let ragged = parse_err(&one_tensor(&[16, 2], 3, 20));
     assert!(matches!(ragged, Error::GgufCorrupt(ref m) if m.contains("whole blocks")));
+    // 256 Q4_K elements, but in rows of 128: a row would start inside a super-block.
+    let ragged_k = parse_err(&one_tensor(&[128, 2], 12, 144));
+    assert!(
+        matches!(ragged_k, Error::GgufCorrupt(ref m) if m.contains("whole blocks of 256")),
+        "{ragged_k:?}"
+    );
     let short = parse_err(&one_tensor(&[8], 0, 28));
     assert!(matches!(short, Error::GgufTruncated { ref what, .. } if what.contains("`w`")));
 }
