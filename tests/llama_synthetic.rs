@@ -5,7 +5,7 @@
 
 use wgqa::model::{Gguf, LlamaModel, MetaValue, ReferenceModel};
 use wgqa::reference::tolerance;
-use wgqa_testkit::gguf_writer::{build, tensor, RawTensor};
+use wgqa_testkit::gguf_writer::{build, f32_weights, tensor};
 
 const F32: u32 = 0;
 const E: u64 = 64;
@@ -14,18 +14,6 @@ const VOCAB: u64 = 40;
 const HQ: u64 = 4;
 const HKV: u64 = 2;
 const D: u64 = 16;
-
-fn weights(name: &str, dims: &[u64], scale: f32) -> RawTensor {
-    let n = dims.iter().product::<u64>() as usize;
-    let salt = name.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-    let data = (0..n as u32)
-        .map(|i| {
-            ((i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 8) as f32 / (1 << 24) as f32 - 0.5) * scale
-        })
-        .flat_map(f32::to_le_bytes)
-        .collect();
-    tensor(name, dims, F32, data)
-}
 
 fn model_file(bias: bool, rope_scaling: bool) -> Gguf {
     model_file_without(bias, rope_scaling, "")
@@ -45,8 +33,10 @@ fn model_file_without(bias: bool, rope_scaling: bool, missing: &str) -> Gguf {
         ("llama.context_length", MetaValue::U32(64)),
         ("llama.vocab_size", MetaValue::U32(VOCAB as u32)),
     ];
-    let mut t =
-        vec![weights("token_embd.weight", &[E, VOCAB], 2.0), weights("output_norm.weight", &[E], 2.0)];
+    let mut t = vec![
+        f32_weights("token_embd.weight", &[E, VOCAB], 2.0),
+        f32_weights("output_norm.weight", &[E], 2.0),
+    ];
     if rope_scaling {
         kvs.push(("llama.rope.scaling.type", MetaValue::Str("linear".into())));
         kvs.push(("llama.rope.scaling.factor", MetaValue::F32(3.0)));
@@ -56,19 +46,19 @@ fn model_file_without(bias: bool, rope_scaling: bool, missing: &str) -> Gguf {
     for i in 0..2 {
         let n = |s: &str| format!("blk.{i}.{s}.weight");
         t.extend([
-            weights(&n("attn_norm"), &[E], 2.0),
-            weights(&n("attn_q"), &[E, HQ * D], 1.0),
-            weights(&n("attn_k"), &[E, HKV * D], 1.0),
-            weights(&n("attn_v"), &[E, HKV * D], 1.0),
-            weights(&n("attn_output"), &[HQ * D, E], 0.5),
-            weights(&n("ffn_norm"), &[E], 2.0),
-            weights(&n("ffn_gate"), &[E, FFN], 0.5),
-            weights(&n("ffn_up"), &[E, FFN], 0.5),
-            weights(&n("ffn_down"), &[FFN, E], 0.5),
+            f32_weights(&n("attn_norm"), &[E], 2.0),
+            f32_weights(&n("attn_q"), &[E, HQ * D], 1.0),
+            f32_weights(&n("attn_k"), &[E, HKV * D], 1.0),
+            f32_weights(&n("attn_v"), &[E, HKV * D], 1.0),
+            f32_weights(&n("attn_output"), &[HQ * D, E], 0.5),
+            f32_weights(&n("ffn_norm"), &[E], 2.0),
+            f32_weights(&n("ffn_gate"), &[E, FFN], 0.5),
+            f32_weights(&n("ffn_up"), &[E, FFN], 0.5),
+            f32_weights(&n("ffn_down"), &[FFN, E], 0.5),
         ]);
         if bias {
             for (p, w) in [("attn_q", HQ * D), ("attn_k", HKV * D), ("attn_v", HKV * D)] {
-                t.push(weights(&format!("blk.{i}.{p}.bias"), &[w], 2.0));
+                t.push(f32_weights(&format!("blk.{i}.{p}.bias"), &[w], 2.0));
             }
         }
     }

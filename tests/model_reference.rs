@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use wgqa::model::{perplexity, Gguf, LlamaConfig, MetaArray, MetaValue, ReferenceModel};
 use wgqa::{DType, Error};
-use wgqa_testkit::gguf_writer::{build, tensor, RawTensor};
+use wgqa_testkit::gguf_writer::{build, f32_weights, tensor, RawTensor};
 use wgqa_testkit::model_file::default_model_path;
 
 // ---------------------------------------------------------------------------
@@ -32,13 +32,7 @@ fn tiny_metadata() -> Vec<(&'static str, MetaValue)> {
 }
 
 fn weights(name: &str, dims: &[u64]) -> RawTensor {
-    let n = dims.iter().product::<u64>() as usize;
-    let salt = name.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-    let data = (0..n as u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 8) as f32 / (1 << 24) as f32 - 0.5)
-        .flat_map(f32::to_le_bytes)
-        .collect();
-    tensor(name, dims, F32, data)
+    f32_weights(name, dims, 1.0)
 }
 
 fn tiny_tensors() -> Vec<RawTensor> {

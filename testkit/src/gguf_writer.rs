@@ -86,6 +86,20 @@ pub fn tensor(name: &str, dims: &[u64], ty: u32, data: Vec<u8>) -> RawTensor {
     RawTensor { name: name.into(), dims: dims.into(), ty, data }
 }
 
+/// An F32 tensor of deterministic pseudo-random values in
+/// [-scale / 2, scale / 2), seeded by its name.
+pub fn f32_weights(name: &str, dims: &[u64], scale: f32) -> RawTensor {
+    let n = dims.iter().product::<u64>() as usize;
+    let salt = name.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    let data = (0..n as u32)
+        .map(|i| {
+            ((i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 8) as f32 / (1 << 24) as f32 - 0.5) * scale
+        })
+        .flat_map(f32::to_le_bytes)
+        .collect();
+    tensor(name, dims, 0, data)
+}
+
 /// Encode a whole file; `alignment` is also written as `general.alignment`
 /// when it is not the default.
 pub fn build(version: u32, alignment: u64, kvs: &[(&str, MetaValue)], tensors: &[RawTensor]) -> Writer {
