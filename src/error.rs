@@ -45,6 +45,11 @@ pub enum Error {
     ZeroCapacity,
     #[error("KV cache is full: {needed} more pages needed, {free} free (page size {page_size})")]
     CacheFull { needed: usize, free: usize, page_size: u32 },
+    #[error(
+        "sequence {seq:?}: a query at position {position} needs keys from position {needed}, \
+         but its sliding-window layers keep only positions from {kept}"
+    )]
+    WindowDropped { seq: SeqId, position: u32, needed: u32, kept: u32 },
     #[error("unknown or freed sequence {0:?}, or one of another cache")]
     UnknownSequence(SeqId),
     #[error("sequence {0:?} appears twice in one batch")]

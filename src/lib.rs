@@ -36,6 +36,27 @@ pub mod rope;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
+/// Every kernel of wgqa, for validation (`tests/shaders.rs`).
+pub fn kernels() -> Vec<&'static gpu::kernel::KernelSpec> {
+    use model::ops::kernels::*;
+    #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
+    let mut all = vec![
+        &attention::ATTEND,
+        &attention::MERGE,
+        &kv::APPEND,
+        &rope::ROPE,
+        &MATVEC,
+        &MATMUL,
+        &EMBED,
+        &RMS_NORM,
+        &ELEMENTWISE,
+        &ARGMAX,
+    ];
+    #[cfg(not(target_arch = "wasm32"))]
+    all.extend([&bench::COPY, &bench::REPEAT_KV, &bench::FMA]);
+    all
+}
+
 pub use attention::{attend, AttentionConfig, DType, MAX_SCALE, MAX_SOFTCAP};
 pub use error::{Error, Result};
 pub use gpu::{AdapterClass, Capabilities, ContextOptions, FeatureUse, GpuContext};

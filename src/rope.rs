@@ -2,10 +2,25 @@
 //! frequencies `kv/append.wgsl` uses for keys.
 
 use crate::attention::check_len;
-use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+use crate::gpu::kernel::{Access::*, KernelSpec};
+use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
-use crate::kv::{unit_groups, KvCache, Plan};
+use crate::kv::{plan_layout, unit_groups, KvCache, Plan};
 use crate::{Error, GpuContext, Result};
+
+/// `rope/rope.wgsl`: RoPE on queries in place.
+pub(crate) static ROPE: KernelSpec = KernelSpec {
+    name: "rope",
+    sources: &[
+        include_str!("../shaders/kv/plan.wgsl"),
+        include_str!("../shaders/rope/rotate.wgsl"),
+        include_str!("../shaders/rope/rope.wgsl"),
+    ],
+    subgroup_sources: None,
+    bindings: &[("plan", Read), ("x", ReadWrite), ("rope_freqs", Read)],
+    overrides: &["HEADS", "DIM4", "ROPE"],
+    generated: plan_layout::wgsl,
+};
 
 /// Which dimensions RoPE rotates together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -169,7 +184,7 @@ impl Rope {
         let tokens = plan.tokens() as u64;
         check_len("q buffer", q, tokens * (heads * self.head_dim) as u64 * 4)?;
         let pipeline = self.ctx.pipeline(
-            ShaderVariant { kernel: Kernel::Rope, kv: KvStorage::F32, subgroups: false },
+            ShaderVariant { kernel: &ROPE, kv: KvStorage::F32, subgroups: false },
             &Constants::default()
                 .set("HEADS", heads)
                 .set("DIM4", self.head_dim / 4)

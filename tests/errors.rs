@@ -32,7 +32,7 @@ fn cache_config_errors() {
     let ctx = ctx();
     let bad = |c: KvCacheConfig| KvCache::new(ctx, c).err().unwrap();
     assert!(matches!(
-        bad(KvCacheConfig { layers: vec![], page_size: 16, capacity_tokens: 16 }),
+        bad(KvCacheConfig { layers: vec![], page_size: 16, capacity_tokens: 16, max_sequences: None }),
         Error::NoLayers
     ));
     assert!(matches!(bad(KvCacheConfig::uniform(cfg(), 1, 0, 16)), Error::InvalidPageSize(0)));

@@ -35,8 +35,8 @@
 // otherwise the unnormalised output, row max and row sum go to `partial`, one
 // slot per split, and `merge.wgsl` combines them.
 //
-// The prelude defines `kv4`, `kv_load`, the scale words, MASKED and the plan layout;
-// `finish.wgsl` the final normalisation; `tile_dots`, `lane` and the `Lanes`
+// The prelude defines `kv4`, `kv_load`, the scale words and MASKED;
+// `kv/plan.wgsl` the plan and its accessors; `finish.wgsl` the final normalisation; `tile_dots`, `lane` and the `Lanes`
 // builtins come from a subgroup or a workgroup-memory version.
 
 // Dim lanes and key lanes of a workgroup.
@@ -69,16 +69,12 @@ override SCALE: f32;
 override SOFTCAP: f32 = 0.0;
 
 const LOG2E: f32 = 1.4426950408889634;
-// Register budget of one invocation: ROWS * KPL and ROWS * VPL vec4s, at
-// most MAX_ROWS rows (the host keeps to both).
-const REGS: u32 = 32u;
-const MAX_ROWS: u32 = 8u;
-// Most keys per key lane per tile (the host keeps KPT to it).
-const MAX_KPT: u32 = 4u;
+// The host generates the register budget of one invocation: ROWS * KPL and
+// ROWS * VPL vec4s of at most REGS, at most MAX_ROWS rows, at most MAX_KPT
+// keys per key lane per tile (src/attention/attend.rs keeps to them).
 // Partial and full dot products of a lane's keys: [key][row].
 const DOTS: u32 = MAX_KPT * MAX_ROWS;
 
-@group(0) @binding(0) var<storage, read> plan: array<u32>;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k_pool: array<kv4>;
 @group(0) @binding(3) var<storage, read> v_pool: array<kv4>;
@@ -130,14 +126,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, lanes: Lanes) {
     let n_splits = plan[PLAN_SPLITS];
     let page_size = plan[PLAN_PAGE_SIZE];
     let block = plan[PLAN_BLOCKS + BQ] + wid.z * 2u;
-    let e = PLAN_ENTRIES + plan[block] * ENTRY_WORDS;
+    let e = plan_entry(plan[block]);
     let t0 = plan[block + 1u];
-    let q_tok0 = plan[e] + t0;
-    let n_tok = min(BQ, plan[e + 1u] - t0);
-    let q_pos0 = plan[e + 2u] + t0;
-    let kv_len = plan[e + 3u];
-    let pages = plan[e + 4u];
-    let split_len = plan[e + 5u];
+    let q_tok0 = plan[e + ENTRY_FIRST_TOKEN] + t0;
+    let n_tok = min(BQ, plan[e + ENTRY_TOKENS] - t0);
+    let q_pos0 = plan[e + ENTRY_FIRST_POS] + t0;
+    let kv_len = plan[e + ENTRY_KV_LEN];
+    let pages = entry_table(e);
+    let split_len = plan[e + ENTRY_SPLIT_LEN];
 
     // Keys this workgroup can see: its split, cut to the rows' visible range.
     var k_begin = split * split_len;

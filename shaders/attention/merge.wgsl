@@ -7,7 +7,6 @@ override V_DIM4: u32;
 
 const LOG2E: f32 = 1.4426950408889634;
 
-@group(0) @binding(0) var<storage, read> plan: array<u32>;
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read> sinks: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;

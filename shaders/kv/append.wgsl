@@ -10,7 +10,6 @@
 // RoPE: a first pass finds it, a second stores x / scale (a zero row stores
 // scale 0 and zeros).
 
-@group(0) @binding(0) var<storage, read> plan: array<u32>;
 @group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> pool: array<kv4>;
 @group(0) @binding(3) var<storage, read> rope_freqs: array<u32>;
@@ -20,8 +19,7 @@ override ROW: u32 = DIM4 + KV_SCALE_WORDS;
 // First word of the row of `u`'s token and head in the pool.
 fn row_start(u: RopeUnit) -> u32 {
     let page_size = plan[PLAN_PAGE_SIZE];
-    let e = PLAN_ENTRIES + plan[plan[PLAN_TOKEN_MAP] + u.token] * ENTRY_WORDS;
-    let page = plan[plan[e + 4u] + u.pos / page_size];
+    let page = plan[entry_table(entry_of_token(u.token)) + u.pos / page_size];
     return ((page * HEADS + u.head) * page_size + u.pos % page_size) * ROW;
 }
 

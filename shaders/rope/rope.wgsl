@@ -1,7 +1,6 @@
 // Applies RoPE in place to query vectors laid out [tokens, HEADS, DIM4*4],
 // each token at the position the plan gives it.
 
-@group(0) @binding(0) var<storage, read> plan: array<u32>;
 @group(0) @binding(1) var<storage, read_write> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> rope_freqs: array<u32>;
 

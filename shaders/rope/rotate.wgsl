@@ -47,8 +47,8 @@ fn rope_unit_at(token: u32, head: u32, col: u32) -> RopeUnit {
     u.col = col;
     u.valid = u.token < plan[PLAN_TOKENS];
     if u.valid {
-        let e = PLAN_ENTRIES + plan[plan[PLAN_TOKEN_MAP] + u.token] * ENTRY_WORDS;
-        u.pos = plan[e + 2u] + u.token - plan[e];
+        let e = entry_of_token(u.token);
+        u.pos = plan[e + ENTRY_FIRST_POS] + u.token - plan[e + ENTRY_FIRST_TOKEN];
     }
     return u;
 }

@@ -1,17 +1,89 @@
 //! Host side of `attention/attend.wgsl` and `attention/merge.wgsl`.
 
-use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+use crate::gpu::kernel::{Access::*, KernelSpec};
+use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::{AdapterClass, Capabilities, Constants, GpuContext};
-use crate::kv::{KvCache, Plan};
+use crate::kv::{plan_layout, KvCache, Plan};
 use crate::{AttentionConfig, DType, Error, Result};
 
 /// Register budget of one invocation in vec4s, for the query slices and for
 /// the output slices (`REGS` in `attend.wgsl`).
 const REGS: u32 = 32;
-/// Most query rows one workgroup serves (`MAX_ROWS` in `attend.wgsl`).
-const MAX_ROWS_REG: u32 = 8;
+/// Most query rows one workgroup serves (`MAX_ROWS` in `attend.wgsl`), so
+/// also most query tokens of one block: a plan keeps a block list for each
+/// count up to this.
+pub(crate) const MAX_ROWS: u32 = 8;
+/// Most keys per key lane per tile (`MAX_KPT` in `attend.wgsl`).
+const MAX_KPT: u32 = 4;
 /// Split lengths are whole multiples of this (see `Plan`).
 const KEY_ALIGN: u32 = 64;
+
+const PLAN: &str = include_str!("../../shaders/kv/plan.wgsl");
+const FINISH: &str = include_str!("../../shaders/attention/finish.wgsl");
+
+/// `attention/attend.wgsl`: attention partials per key split.
+pub(crate) static ATTEND: KernelSpec = KernelSpec {
+    name: "attend",
+    sources: &[
+        PLAN,
+        FINISH,
+        include_str!("../../shaders/attention/attend.wgsl"),
+        include_str!("../../shaders/attention/dots_shared.wgsl"),
+    ],
+    subgroup_sources: Some(&[
+        PLAN,
+        FINISH,
+        include_str!("../../shaders/attention/attend.wgsl"),
+        include_str!("../../shaders/attention/dots_subgroup.wgsl"),
+    ]),
+    bindings: &[
+        ("plan", Read),
+        ("q", Read),
+        ("k_pool", Read),
+        ("v_pool", Read),
+        ("sinks", Read),
+        ("partial", ReadWrite),
+        ("out", ReadWrite),
+    ],
+    overrides: &[
+        "TX",
+        "TY",
+        "KPT",
+        "KPL",
+        "VPL",
+        "HEAD_DIM4",
+        "V_DIM4",
+        "Q_HEADS",
+        "KV_HEADS",
+        "GH",
+        "BQ",
+        "CAUSAL",
+        "WINDOW",
+        "PAGE_GROUP",
+        "SCALE",
+        "SOFTCAP",
+        "HAS_SINKS",
+    ],
+    generated: attend_wgsl,
+};
+
+/// `attention/merge.wgsl`: combines key splits.
+pub(crate) static MERGE: KernelSpec = KernelSpec {
+    name: "merge",
+    sources: &[PLAN, FINISH, include_str!("../../shaders/attention/merge.wgsl")],
+    subgroup_sources: None,
+    bindings: &[("plan", Read), ("partial", Read), ("sinks", Read), ("out", ReadWrite)],
+    overrides: &["Q_HEADS", "V_DIM4", "HAS_SINKS"],
+    generated: plan_layout::wgsl,
+};
+
+/// The plan layout and the register budget `AttendShape` keeps to.
+fn attend_wgsl() -> String {
+    format!(
+        "{}const REGS: u32 = {REGS}u;\nconst MAX_ROWS: u32 = {MAX_ROWS}u;\nconst MAX_KPT: u32 = {MAX_KPT}u;\n",
+        plan_layout::wgsl()
+    )
+}
 
 /// How `attend.wgsl` lays invocations out on a class of adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +160,7 @@ impl AttendShape {
             }
         };
         let (kpl, vpl) = (d4.div_ceil(tx), v4.div_ceil(tx));
-        let mut rows = (REGS / kpl.max(vpl)).min(MAX_ROWS_REG);
+        let mut rows = (REGS / kpl.max(vpl)).min(MAX_ROWS);
         let budget = limits.max_compute_workgroup_storage_size;
         while rows > 0 && workgroup_bytes(tx, ty, kpt, rows, vpl) > budget {
             if kpt > 1 {
@@ -199,7 +271,7 @@ pub fn attend(
     let s = l.shape;
     let bq = plan.block_tokens(s.bq);
     let attend = ctx.pipeline(
-        ShaderVariant { kernel: Kernel::Attend, kv, subgroups: s.subgroup },
+        ShaderVariant { kernel: &ATTEND, kv, subgroups: s.subgroup },
         &Constants::default()
             .set("TX", s.tx)
             .set("TY", s.ty)
@@ -214,6 +286,7 @@ pub fn attend(
             .set("BQ", bq)
             .flag("CAUSAL", cfg.causal)
             .set("WINDOW", cfg.window.unwrap_or(0))
+            .set("PAGE_GROUP", l.pool)
             .set("SCALE", cfg.scale())
             .set("SOFTCAP", cfg.softcap.unwrap_or(0.0))
             .flag("HAS_SINKS", cfg.sinks.is_some()),
@@ -227,7 +300,7 @@ pub fn attend(
     )?;
     if plan.splits() > 1 {
         let merge = ctx.pipeline(
-            ShaderVariant { kernel: Kernel::Merge, kv, subgroups: false },
+            ShaderVariant { kernel: &MERGE, kv, subgroups: false },
             &Constants::default()
                 .set("Q_HEADS", cfg.q_heads)
                 .set("V_DIM4", cfg.v_head_dim / 4)
@@ -285,7 +358,7 @@ mod tests {
             if let Some(size) = c.fixed_subgroup_size {
                 assert!(s.tx * s.ty == size && s.tx.is_power_of_two(), "{s:?}");
             }
-            assert!(s.gh * s.bq <= MAX_ROWS_REG && s.tx * s.ty <= 256, "{s:?}");
+            assert!(s.gh * s.bq <= MAX_ROWS && s.kpt <= MAX_KPT && s.tx * s.ty <= 256, "{s:?}");
             assert!(s.tx * s.kpl >= 16 && (s.gh * s.bq) * s.kpl.max(s.vpl) <= REGS, "{s:?}");
         }
         // A 64-query-head group takes two or more workgroups.

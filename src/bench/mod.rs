@@ -6,6 +6,7 @@
 //! cost of an empty dispatch. Everything is measured in one run and reported
 //! as ratios. Native only.
 
+mod kernels;
 mod model;
 mod report;
 mod setup;
@@ -13,6 +14,7 @@ mod timer;
 
 use serde::Serialize;
 
+pub(crate) use kernels::{COPY, FMA, REPEAT_KV};
 pub use model::TokenTime;
 pub use report::Report;
 pub use setup::Decode;

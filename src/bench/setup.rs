@@ -80,8 +80,8 @@ impl Copy {
     }
 
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder) -> Result<()> {
-        use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
-        let variant = ShaderVariant { kernel: Kernel::Copy, kv: KvStorage::F32, subgroups: false };
+        use crate::gpu::shader::{KvStorage, ShaderVariant};
+        let variant = ShaderVariant { kernel: &super::COPY, kv: KvStorage::F32, subgroups: false };
         let pipeline = self.ctx.pipeline(variant, &Default::default())?;
         let groups = (self.dst.size() / 16).div_ceil(256).min(65535) as u32;
         self.ctx.dispatch(enc, &pipeline, &[&self.src, &self.dst], [groups, 1, 1])
@@ -106,12 +106,12 @@ impl Naive {
 
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder) -> Result<()> {
         use crate::attention::kv_storage;
-        use crate::gpu::shader::{Kernel, ShaderVariant};
+        use crate::gpu::shader::ShaderVariant;
         use crate::gpu::Constants;
         let ctx = self.gqa.cache.context();
         let cfg = &self.gqa.cfg;
         let variant =
-            ShaderVariant { kernel: Kernel::RepeatKv, kv: kv_storage(ctx, cfg.dtype), subgroups: false };
+            ShaderVariant { kernel: &super::REPEAT_KV, kv: kv_storage(ctx, cfg.dtype), subgroups: false };
         let (src, dst) = (self.gqa.cache.layer(0)?, self.mha.cache.layer(0)?);
         for (from, to, dim) in [(&src.k, &dst.k, cfg.head_dim), (&src.v, &dst.v, cfg.v_head_dim)] {
             let constants = Constants::default()
@@ -157,9 +157,9 @@ impl Fma {
     }
 
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder) -> Result<()> {
-        use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+        use crate::gpu::shader::{KvStorage, ShaderVariant};
         use crate::gpu::Constants;
-        let variant = ShaderVariant { kernel: Kernel::Fma, kv: KvStorage::F32, subgroups: false };
+        let variant = ShaderVariant { kernel: &super::FMA, kv: KvStorage::F32, subgroups: false };
         let pipeline = self.ctx.pipeline(variant, &Constants::default().set("ITERS", self.iters))?;
         self.ctx.dispatch(enc, &pipeline, &[&self.seed, &self.out], [self.workgroups, 1, 1])
     }

@@ -3,6 +3,7 @@
 
 mod buffers;
 mod context;
+pub mod kernel;
 mod pipelines;
 pub mod shader;
 

@@ -4,38 +4,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::shader::{Kernel, ShaderVariant};
+use super::kernel::{Access, KernelSpec};
+use super::shader::ShaderVariant;
 use super::GpuContext;
 use crate::{Error, Result};
 
 /// Bind groups kept before the cache is flushed; each pins its buffers.
 const MAX_BIND_GROUPS: usize = 512;
-
-/// How a kernel binding is accessed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    Read,
-    ReadWrite,
-}
-
-impl Kernel {
-    /// The bindings of group 0, in binding order.
-    fn bindings(self) -> &'static [Access] {
-        use Access::*;
-        match self {
-            Kernel::Attend => &[Read, Read, Read, Read, Read, ReadWrite, ReadWrite],
-            Kernel::Merge => &[Read, Read, Read, ReadWrite],
-            Kernel::Append => &[Read, Read, ReadWrite, Read],
-            Kernel::Rope => &[Read, ReadWrite, Read],
-            // batch, x, scales, quants, y, y1, y2 (matmul_io.wgsl).
-            Kernel::Matvec | Kernel::Matmul => &[Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite],
-            Kernel::Embed => &[Read, Read, Read, Read, ReadWrite],
-            Kernel::RmsNorm => &[Read, Read, Read, ReadWrite],
-            Kernel::Elementwise => &[Read, ReadWrite, Read],
-            Kernel::Copy | Kernel::RepeatKv | Kernel::Fma | Kernel::Argmax => &[Read, ReadWrite],
-        }
-    }
-}
 
 /// Values of a pipeline's `override` constants, by name.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -64,16 +39,16 @@ struct PipelineKey {
 
 /// A compute pipeline and the kernel it runs.
 pub(crate) struct Pipeline {
-    pub kernel: Kernel,
+    pub kernel: &'static KernelSpec,
     pub pipeline: wgpu::ComputePipeline,
 }
 
 #[derive(Default)]
 pub(crate) struct PipelineCache {
     modules: Mutex<HashMap<ShaderVariant, wgpu::ShaderModule>>,
-    layouts: Mutex<HashMap<Kernel, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    layouts: Mutex<HashMap<&'static KernelSpec, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
-    bind_groups: Mutex<HashMap<(Kernel, Vec<wgpu::Buffer>), wgpu::BindGroup>>,
+    bind_groups: Mutex<HashMap<(&'static KernelSpec, Vec<wgpu::Buffer>), wgpu::BindGroup>>,
     created: AtomicUsize,
     dispatched: AtomicUsize,
 }
@@ -93,16 +68,14 @@ impl PipelineCache {
 }
 
 impl GpuContext {
-    fn layout(&self, kernel: Kernel) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+    fn layout(&self, kernel: &'static KernelSpec) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
         let device = self.device();
         lock(&self.inner.cache.layouts)
             .entry(kernel)
             .or_insert_with(|| {
-                let entries: Vec<_> = kernel
-                    .bindings()
-                    .iter()
+                let entries: Vec<_> = (kernel.bindings.iter())
                     .enumerate()
-                    .map(|(i, a)| wgpu::BindGroupLayoutEntry {
+                    .map(|(i, (_, a))| wgpu::BindGroupLayoutEntry {
                         binding: i as u32,
                         visibility: wgpu::ShaderStages::COMPUTE,
                         ty: wgpu::BindingType::Buffer {
@@ -129,6 +102,12 @@ impl GpuContext {
 
     /// The pipeline for a shader variant and its override constants.
     pub(crate) fn pipeline(&self, variant: ShaderVariant, constants: &Constants) -> Result<Arc<Pipeline>> {
+        if let Some((name, _)) = constants.0.iter().find(|(n, _)| !variant.kernel.overrides.contains(n)) {
+            return Err(Error::InvalidOp {
+                op: "pipeline",
+                why: format!("{:?} has no override constant {name} in its spec", variant.kernel),
+            });
+        }
         let key = PipelineKey { variant, constants: constants.key() };
         if let Some(p) = lock(&self.inner.cache.pipelines).get(&key) {
             return Ok(p.clone());
@@ -214,8 +193,14 @@ impl GpuContext {
 
 /// WebGPU forbids binding one buffer twice in a dispatch where either binding
 /// is writable; native wgpu does not check it, so wgqa does, everywhere.
-fn check_aliasing(kernel: Kernel, buffers: &[&wgpu::Buffer]) -> Result<()> {
-    let access = kernel.bindings();
+fn check_aliasing(kernel: &KernelSpec, buffers: &[&wgpu::Buffer]) -> Result<()> {
+    if buffers.len() != kernel.bindings.len() {
+        return Err(Error::InvalidOp {
+            op: "dispatch",
+            why: format!("{kernel:?} takes {} buffers, got {}", kernel.bindings.len(), buffers.len()),
+        });
+    }
+    let access: Vec<Access> = kernel.bindings.iter().map(|&(_, a)| a).collect();
     for (i, a) in buffers.iter().enumerate() {
         for (j, b) in buffers.iter().enumerate().skip(i + 1) {
             let writable =
@@ -241,7 +226,7 @@ mod tests {
     #[test]
     fn one_buffer_bound_for_reading_and_writing_is_an_error() {
         let ctx = pollster::block_on(GpuContext::new()).expect("a GPU adapter (lavapipe on CI)");
-        let variant = ShaderVariant { kernel: Kernel::Copy, kv: KvStorage::F32, subgroups: false };
+        let variant = ShaderVariant { kernel: &crate::bench::COPY, kv: KvStorage::F32, subgroups: false };
         let pipeline = ctx.pipeline(variant, &Constants::default()).unwrap();
         let (a, b) = (ctx.storage_buffer("a", 64), ctx.storage_buffer("b", 64));
         let mut enc = ctx.device().create_command_encoder(&Default::default());

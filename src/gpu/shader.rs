@@ -2,105 +2,7 @@
 //! constants) followed by the kernel's source files. Shapes never enter the
 //! text; they are `override` constants set at pipeline creation.
 
-use crate::kv::plan_layout as pl;
-
-/// Most query rows one attention workgroup serves.
-pub const MAX_ROWS: u32 = 32;
-
-/// The kernels of wgqa.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    /// `attention/attend.wgsl`: attention partials per key split.
-    Attend,
-    /// `attention/merge.wgsl`: combines key splits.
-    Merge,
-    /// `kv/append.wgsl`: writes new K/V into the paged cache.
-    Append,
-    /// `rope/rope.wgsl`: RoPE on queries in place.
-    Rope,
-    /// `bench/copy.wgsl`: streaming copy, the benchmark's bandwidth roof.
-    Copy,
-    /// `bench/repeat_kv.wgsl`: the naive baseline's KV-head repetition.
-    RepeatKv,
-    /// `bench/fma.wgsl`: independent FMA chains, the benchmark's compute roof
-    /// (and, with no iterations, its empty dispatch).
-    Fma,
-    /// `model/matvec.wgsl`: decode matmul on quantised weights.
-    Matvec,
-    /// `model/matmul.wgsl`: prefill matmul on quantised weights, tiled by tokens.
-    Matmul,
-    /// `model/embed.wgsl`: embedding lookup from a quantised table.
-    Embed,
-    /// `model/rms_norm.wgsl`: RMSNorm, one workgroup per token.
-    RmsNorm,
-    /// `model/elementwise.wgsl`: residual add and SwiGLU, in place.
-    Elementwise,
-    /// `model/argmax.wgsl`: the greedy token, picked on the GPU.
-    Argmax,
-}
-
-impl Kernel {
-    pub const ALL: [Kernel; 13] = [
-        Kernel::Attend,
-        Kernel::Merge,
-        Kernel::Append,
-        Kernel::Rope,
-        Kernel::Copy,
-        Kernel::RepeatKv,
-        Kernel::Fma,
-        Kernel::Matvec,
-        Kernel::Matmul,
-        Kernel::Embed,
-        Kernel::RmsNorm,
-        Kernel::Elementwise,
-        Kernel::Argmax,
-    ];
-
-    fn sources(self, subgroups: bool) -> &'static [&'static str] {
-        const ATTEND: &str = include_str!("../../shaders/attention/attend.wgsl");
-        const MERGE: &str = include_str!("../../shaders/attention/merge.wgsl");
-        const DOTS_SHARED: &str = include_str!("../../shaders/attention/dots_shared.wgsl");
-        const DOTS_SUBGROUP: &str = include_str!("../../shaders/attention/dots_subgroup.wgsl");
-        const FINISH: &str = include_str!("../../shaders/attention/finish.wgsl");
-        const ROTATE: &str = include_str!("../../shaders/rope/rotate.wgsl");
-        const ROPE: &str = include_str!("../../shaders/rope/rope.wgsl");
-        const APPEND: &str = include_str!("../../shaders/kv/append.wgsl");
-        const DEQUANT: &str = include_str!("../../shaders/model/dequant.wgsl");
-        const MATMUL_IO: &str = include_str!("../../shaders/model/matmul_io.wgsl");
-        const MATVEC: &str = include_str!("../../shaders/model/matvec.wgsl");
-        const MATMUL: &str = include_str!("../../shaders/model/matmul.wgsl");
-        const EMBED: &str = include_str!("../../shaders/model/embed.wgsl");
-        const RMS_NORM: &str = include_str!("../../shaders/model/rms_norm.wgsl");
-        const ELEMENTWISE: &str = include_str!("../../shaders/model/elementwise.wgsl");
-        const ARGMAX: &str = include_str!("../../shaders/model/argmax.wgsl");
-        const COPY: &str = include_str!("../../shaders/bench/copy.wgsl");
-        const REPEAT_KV: &str = include_str!("../../shaders/bench/repeat_kv.wgsl");
-        const FMA: &str = include_str!("../../shaders/bench/fma.wgsl");
-        // A file declaring an `override` comes before the files using it:
-        // naga 30 panics specialising overrides declared after their users.
-        match (self, subgroups) {
-            (Kernel::Attend, false) => &[FINISH, ATTEND, DOTS_SHARED],
-            (Kernel::Attend, true) => &[FINISH, ATTEND, DOTS_SUBGROUP],
-            (Kernel::Merge, _) => &[FINISH, MERGE],
-            (Kernel::Append, _) => &[ROTATE, APPEND],
-            (Kernel::Rope, _) => &[ROTATE, ROPE],
-            (Kernel::Matvec, _) => &[DEQUANT, MATMUL_IO, MATVEC],
-            (Kernel::Matmul, _) => &[DEQUANT, MATMUL_IO, MATMUL],
-            (Kernel::Embed, _) => &[DEQUANT, EMBED],
-            (Kernel::RmsNorm, _) => &[RMS_NORM],
-            (Kernel::Elementwise, _) => &[ELEMENTWISE],
-            (Kernel::Argmax, _) => &[ARGMAX],
-            (Kernel::Copy, _) => &[COPY],
-            (Kernel::RepeatKv, _) => &[REPEAT_KV],
-            (Kernel::Fma, _) => &[FMA],
-        }
-    }
-
-    /// Whether the kernel has a subgroup variant at all.
-    pub fn uses_subgroups(self) -> bool {
-        self == Kernel::Attend
-    }
-}
+use super::kernel::KernelSpec;
 
 /// How KV-cache elements are stored and read in WGSL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,19 +43,19 @@ impl KvStorage {
 /// Everything that changes the WGSL text of a kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ShaderVariant {
-    pub kernel: Kernel,
+    pub kernel: &'static KernelSpec,
     pub kv: KvStorage,
     pub subgroups: bool,
 }
 
 impl ShaderVariant {
-    /// Every variant, for validation.
-    pub fn all() -> Vec<ShaderVariant> {
+    /// Every variant of `kernels`, for validation.
+    pub fn all(kernels: &[&'static KernelSpec]) -> Vec<ShaderVariant> {
         let mut out = Vec::new();
-        for kernel in Kernel::ALL {
+        for &kernel in kernels {
             for kv in KvStorage::ALL {
                 for subgroups in [false, true] {
-                    if subgroups && !kernel.uses_subgroups() {
+                    if subgroups && kernel.subgroup_sources.is_none() {
                         continue;
                     }
                     out.push(ShaderVariant { kernel, kv, subgroups });
@@ -163,9 +65,11 @@ impl ShaderVariant {
         out
     }
 
-    /// The full WGSL source: prelude then the kernel's files.
+    /// The full WGSL source: prelude, the kernel's generated constants, then
+    /// its files.
     pub fn source(&self) -> String {
         let mut s = self.prelude();
+        s.push_str(&(self.kernel.generated)());
         for part in self.kernel.sources(self.subgroups) {
             s.push_str(part);
             s.push('\n');
@@ -219,24 +123,10 @@ impl ShaderVariant {
             }
         });
         s.push_str(&format!("const KV_SCALE_WORDS: u32 = {}u;\n", self.kv.scale_words()));
-        s.push_str(&format!(
+        s.push_str(
             "// Score of a key a row must not see; finite so no inf - inf.\n\
-             const MASKED: f32 = -3.0e38;\n\
-             const PLAN_SPLITS: u32 = {}u;\n\
-             const PLAN_PAGE_SIZE: u32 = {}u;\n\
-             const PLAN_TOKENS: u32 = {}u;\n\
-             const PLAN_TOKEN_MAP: u32 = {}u;\n\
-             const PLAN_BLOCKS: u32 = {}u;\n\
-             const PLAN_ENTRIES: u32 = {}u;\n\
-             const ENTRY_WORDS: u32 = {}u;\n",
-            pl::SPLITS,
-            pl::PAGE_SIZE,
-            pl::TOKENS,
-            pl::TOKEN_MAP,
-            pl::BLOCKS,
-            pl::ENTRIES,
-            pl::ENTRY_WORDS,
-        ));
+             const MASKED: f32 = -3.0e38;\n",
+        );
         s
     }
 }

@@ -2,10 +2,25 @@
 
 use super::KvCache;
 use crate::attention::{check_len, kv_storage};
-use crate::gpu::shader::{Kernel, ShaderVariant};
+use crate::gpu::kernel::{Access::*, KernelSpec};
+use crate::gpu::shader::ShaderVariant;
 use crate::gpu::Constants;
-use crate::kv::Plan;
+use crate::kv::{plan_layout, Plan};
 use crate::{Error, Result, Rope};
+
+/// `kv/append.wgsl`: writes new K/V into the paged cache.
+pub(crate) static APPEND: KernelSpec = KernelSpec {
+    name: "append",
+    sources: &[
+        include_str!("../../shaders/kv/plan.wgsl"),
+        include_str!("../../shaders/rope/rotate.wgsl"),
+        include_str!("../../shaders/kv/append.wgsl"),
+    ],
+    subgroup_sources: None,
+    bindings: &[("plan", Read), ("src", Read), ("pool", ReadWrite), ("rope_freqs", Read)],
+    overrides: &["HEADS", "DIM4", "ROPE", "PAGE_GROUP"],
+    generated: plan_layout::wgsl,
+};
 
 impl KvCache {
     /// Records writing `k` (`[plan tokens, kv_heads, head_dim]` f32) and `v`
@@ -58,8 +73,12 @@ impl KvCache {
         for (src, pool, dim, rope) in writes {
             let mode = rope.map_or(0, |r| r.layout().mode());
             let pipeline = ctx.pipeline(
-                ShaderVariant { kernel: Kernel::Append, kv, subgroups: false },
-                &Constants::default().set("HEADS", cfg.kv_heads).set("DIM4", dim / 4).set("ROPE", mode),
+                ShaderVariant { kernel: &APPEND, kv, subgroups: false },
+                &Constants::default()
+                    .set("HEADS", cfg.kv_heads)
+                    .set("DIM4", dim / 4)
+                    .set("ROPE", mode)
+                    .set("PAGE_GROUP", l.pool),
             )?;
             let freqs = rope.map_or(&self.no_rope, |r| r.frequencies());
             // A thread per 4-wide unit, or per row where the row shares a scale.

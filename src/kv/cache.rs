@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::pages::PageAllocator;
+use super::pages::{PageAllocator, PageTable};
 use super::plan::{Plan, PlanEntry};
 use crate::attention::AttendShape;
 use crate::{AttentionConfig, Error, GpuContext, Result};
@@ -19,12 +19,41 @@ pub struct KvCacheConfig {
     pub page_size: u32,
     /// Tokens the cache holds over all sequences (rounded up to whole pages).
     pub capacity_tokens: u32,
+    /// Most sequences live at once, where known. Causal layers with a
+    /// sliding window keep only the window's pages of each sequence; with
+    /// this set their pools are sized for that many windows (see
+    /// [`KvCache::new`]) rather than for `capacity_tokens`.
+    pub max_sequences: Option<u32>,
 }
 
 impl KvCacheConfig {
     /// `layers` copies of one config.
     pub fn uniform(cfg: AttentionConfig, layers: usize, page_size: u32, capacity_tokens: u32) -> Self {
-        KvCacheConfig { layers: vec![cfg; layers], page_size, capacity_tokens }
+        KvCacheConfig { layers: vec![cfg; layers], page_size, capacity_tokens, max_sequences: None }
+    }
+}
+
+/// The keys a layer's cache keeps of a sequence: all, or only those a
+/// causal sliding window of this many tokens can still reach.
+fn retention(cfg: &AttentionConfig) -> Option<u32> {
+    cfg.window.filter(|_| cfg.causal)
+}
+
+/// Layers that keep the same keys share a pool of pages: page `p` of a
+/// sequence holds its tokens `p * page_size..` in every layer of the pool.
+struct PagePool {
+    window: Option<u32>,
+    pages: PageAllocator,
+    /// K and V bytes of one token over the pool's layers.
+    bytes_per_token: u64,
+}
+
+impl PagePool {
+    /// The first logical page a sequence of `len` tokens must keep so that a
+    /// query at position `len` (and a rollback to `len`) still sees every key
+    /// of its window.
+    fn first_kept(&self, len: u32, page_size: u32) -> u32 {
+        self.window.map_or(0, |w| (len + 1).saturating_sub(w) / page_size)
     }
 }
 
@@ -39,15 +68,17 @@ pub struct SeqId {
 
 pub(crate) struct Layer {
     pub cfg: AttentionConfig,
+    /// Its page pool: the page table of the plan's entries it reads.
+    pub pool: u32,
     pub shape: AttendShape,
     pub k: wgpu::Buffer,
     pub v: wgpu::Buffer,
     pub sinks: wgpu::Buffer,
 }
 
-#[derive(Default)]
 pub(crate) struct Sequence {
-    pub pages: Vec<u32>,
+    /// One page table per pool.
+    pub tables: Vec<PageTable>,
     pub len: u32,
 }
 
@@ -58,22 +89,31 @@ struct Slot {
 
 /// Paged K/V storage for every layer, and the sequences living in it.
 ///
-/// Page `p` of a sequence holds tokens `p*page_size..` of every layer; within
-/// a layer's pool a page is laid out `[kv_head][slot][dim]`.
+/// Page `p` of a sequence holds its tokens `p*page_size..` in the layers of
+/// one pool; within a layer's buffers a page is laid out
+/// `[kv_head][slot][dim]`. Layers that keep every token share one pool;
+/// causal layers with a sliding window of `w` tokens have a pool per `w` and
+/// release the pages a window no longer reaches, so their memory stops
+/// growing at the window.
 pub struct KvCache {
     ctx: GpuContext,
     id: u64,
     /// Bumped by every change of a sequence; plans record it.
     epoch: u64,
     page_size: u32,
+    capacity_tokens: u64,
     layers: Vec<Layer>,
-    pages: PageAllocator,
+    pools: Vec<PagePool>,
     slots: Vec<Slot>,
     /// Bound where a kernel takes RoPE frequencies but none apply.
     pub(crate) no_rope: wgpu::Buffer,
 }
 
 impl KvCache {
+    /// Allocates every layer's pages. Layers that keep every token get
+    /// `capacity_tokens` (rounded up to whole pages); a sliding-window pool
+    /// as many, or, with `max_sequences` set, fewer: room for that many
+    /// sequences appending up to `window` tokens at a time.
     pub fn new(ctx: &GpuContext, config: KvCacheConfig) -> Result<Self> {
         if config.layers.is_empty() {
             return Err(Error::NoLayers);
@@ -81,16 +121,36 @@ impl KvCache {
         if config.page_size == 0 || config.page_size > 65536 {
             return Err(Error::InvalidPageSize(config.page_size));
         }
-        if config.capacity_tokens == 0 {
+        if config.capacity_tokens == 0 || config.max_sequences == Some(0) {
             return Err(Error::ZeroCapacity);
         }
-        let n_pages = config.capacity_tokens.div_ceil(config.page_size);
-        let slots = n_pages as u64 * config.page_size as u64;
+        let page_size = config.page_size;
+        let n_pages = config.capacity_tokens.div_ceil(page_size);
+        let mut pools: Vec<PagePool> = Vec::new();
         let mut layers = Vec::with_capacity(config.layers.len());
         for cfg in config.layers {
             cfg.validate()?;
             let caps = ctx.capabilities();
             let shape = AttendShape::new(&cfg, ctx.limits(), &caps)?;
+            let window = retention(&cfg);
+            let pool = match pools.iter().position(|p| p.window == window) {
+                Some(i) => i,
+                None => {
+                    let pages = match (window, config.max_sequences) {
+                        (Some(w), Some(seqs)) => {
+                            // The window before an append, whole pages, and
+                            // the append's tokens.
+                            let per_seq = (2 * w as u64 - 1) / page_size as u64 + 2;
+                            (seqs as u64 * per_seq).min(n_pages as u64) as u32
+                        }
+                        _ => n_pages,
+                    };
+                    pools.push(PagePool { window, pages: PageAllocator::new(pages), bytes_per_token: 0 });
+                    pools.len() - 1
+                }
+            };
+            pools[pool].bytes_per_token += cfg.kv_bytes_per_token();
+            let slots = pools[pool].pages.total() as u64 * page_size as u64;
             let bytes = |dim: u32| slots * cfg.kv_heads as u64 * cfg.dtype.row_bytes(dim);
             let (k_bytes, v_bytes) = (bytes(cfg.head_dim), bytes(cfg.v_head_dim));
             ctx.check_buffer_size(k_bytes.max(v_bytes), "one layer's K or V pages")?;
@@ -103,6 +163,7 @@ impl KvCache {
                 v: ctx.storage_buffer("wgqa V pages", v_bytes),
                 sinks,
                 shape,
+                pool: pool as u32,
                 cfg,
             });
         }
@@ -110,9 +171,10 @@ impl KvCache {
         Ok(KvCache {
             id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             epoch: 0,
-            page_size: config.page_size,
+            page_size,
+            capacity_tokens: n_pages as u64 * page_size as u64,
             layers,
-            pages: PageAllocator::new(n_pages),
+            pools,
             slots: Vec::new(),
             no_rope: ctx.storage_buffer("wgqa no rope", 4),
             ctx: ctx.clone(),
@@ -140,24 +202,33 @@ impl KvCache {
         self.layers.iter().map(|l| l.cfg.kv_bytes_per_token()).sum()
     }
 
-    /// Tokens the cache can hold.
+    /// Tokens one sequence, or all of them together, can hold in the layers
+    /// that keep every token (`capacity_tokens` rounded up to whole pages).
+    /// Sliding-window layers hold only their windows.
     pub fn capacity_tokens(&self) -> u64 {
-        self.pages.total() as u64 * self.page_size as u64
+        self.capacity_tokens
     }
 
     /// GPU bytes of all K/V pages.
     pub fn capacity_bytes(&self) -> u64 {
-        self.capacity_tokens() * self.bytes_per_token()
+        let page = self.page_size as u64;
+        self.pools.iter().map(|p| p.pages.total() as u64 * page * p.bytes_per_token).sum()
     }
 
     /// GPU bytes of the pages sequences hold now.
     pub fn bytes_in_use(&self) -> u64 {
-        self.pages.used() as u64 * self.page_size as u64 * self.bytes_per_token()
+        let page = self.page_size as u64;
+        self.pools.iter().map(|p| p.pages.used() as u64 * page * p.bytes_per_token).sum()
     }
 
-    /// Pages not held by any sequence.
+    /// Pages not held by any sequence in the pool of the first layer.
     pub fn free_pages(&self) -> usize {
-        self.pages.free()
+        self.pools[0].pages.free()
+    }
+
+    /// Pages held by sequences in the pool of `layer`.
+    pub fn pages_in_use(&self, layer: usize) -> Result<usize> {
+        Ok(self.pools[self.layer(layer)?.pool as usize].pages.used())
     }
 
     /// Starts an empty sequence.
@@ -170,7 +241,7 @@ impl KvCache {
             }
         };
         let slot = &mut self.slots[index];
-        slot.seq = Some(Sequence::default());
+        slot.seq = Some(Sequence { tables: vec![PageTable::default(); self.pools.len()], len: 0 });
         SeqId { cache: self.id, index: index as u32, generation: slot.generation }
     }
 
@@ -187,17 +258,41 @@ impl KvCache {
             .collect()
     }
 
-    /// Rolls `seq` back to its first `len` tokens, releasing whole pages past them.
+    /// Rolls `seq` back to its first `len` tokens, releasing whole pages past
+    /// them. An error, changing nothing, where a sliding-window layer has
+    /// released keys that a query at `len` would see.
     pub fn truncate(&mut self, seq: SeqId, len: u32) -> Result<()> {
         let page_size = self.page_size;
-        let s = self.sequence_mut(seq)?;
+        let s = self.sequence(seq)?;
         if len > s.len {
             return Err(Error::PositionOutOfRange { seq, position: len, len: s.len });
         }
+        if len > 0 {
+            self.check_window(seq, len)?;
+        }
+        let s = self.sequence_mut(seq)?;
         s.len = len;
-        let released = s.pages.split_off(len.div_ceil(page_size) as usize);
-        self.pages.release(released);
+        let end = len.div_ceil(page_size);
+        let released: Vec<Vec<u32>> = s.tables.iter_mut().map(|t| t.keep(t.first, end)).collect();
+        for (pool, pages) in self.pools.iter_mut().zip(released) {
+            pool.pages.release(pages);
+        }
         self.epoch += 1;
+        Ok(())
+    }
+
+    /// Errors unless every pool of `seq` still holds the keys a query at
+    /// `position` sees.
+    fn check_window(&self, seq: SeqId, position: u32) -> Result<()> {
+        let s = self.sequence(seq)?;
+        for (pool, table) in self.pools.iter().zip(&s.tables) {
+            let Some(w) = pool.window else { continue };
+            let needed = (position + 1).saturating_sub(w);
+            let kept = table.first * self.page_size;
+            if needed < kept {
+                return Err(Error::WindowDropped { seq, position, needed, kept });
+            }
+        }
         Ok(())
     }
 
@@ -219,8 +314,11 @@ impl KvCache {
     /// sequence and fills `plan` for writing them (`append`) and attending
     /// from them (`attend`). All or nothing: on error no sequence changes.
     pub fn plan_append(&mut self, plan: &mut Plan, batch: &[(SeqId, u32)]) -> Result<()> {
+        let page_size = self.page_size;
         let mut entries = Vec::with_capacity(batch.len());
-        let mut needed = 0usize;
+        // Per pool: pages to take, and pages the window releases first.
+        let mut needed = vec![0usize; self.pools.len()];
+        let mut released = vec![0usize; self.pools.len()];
         for &(seq, tokens) in batch {
             let s = self.sequence(seq)?;
             let len = s.len.checked_add(tokens).ok_or(Error::PositionOutOfRange {
@@ -228,21 +326,34 @@ impl KvCache {
                 position: u32::MAX,
                 len: s.len,
             })?;
-            needed += (len.div_ceil(self.page_size) as usize).saturating_sub(s.pages.len());
+            for (i, (pool, table)) in self.pools.iter().zip(&s.tables).enumerate() {
+                let first = pool.first_kept(s.len, page_size).max(table.first);
+                needed[i] += (len.div_ceil(page_size).saturating_sub(table.end().max(first))) as usize;
+                released[i] += (first.min(table.end()) - table.first) as usize;
+            }
             entries.push(PlanEntry { seq, tokens, first_pos: s.len, kv_len: len });
         }
         self.check_entries(&entries)?;
-        if needed > self.pages.free() {
-            return Err(Error::CacheFull { needed, free: self.pages.free(), page_size: self.page_size });
+        for (i, pool) in self.pools.iter().enumerate() {
+            let free = pool.pages.free() + released[i];
+            if needed[i] > free {
+                return Err(Error::CacheFull { needed: needed[i], free, page_size });
+            }
         }
         let sizes = plan.prepare(self, &entries)?;
         for e in &entries {
-            let page_size = self.page_size;
-            let want = e.kv_len.div_ceil(page_size) as usize;
-            let have = self.sequence(e.seq)?.pages.len();
-            let new = self.pages.alloc(want - have).expect("free pages were counted");
-            let s = self.sequence_mut(e.seq)?;
-            s.pages.extend(new);
+            let old_len = self.sequence(e.seq)?.len;
+            let index = e.seq.index as usize;
+            let s = self.slots[index].seq.as_mut().expect("checked live");
+            for (pool, table) in self.pools.iter_mut().zip(&mut s.tables) {
+                let first = pool.first_kept(old_len, page_size).max(table.first);
+                pool.pages.release(table.keep(first, table.end()));
+                if table.pages.is_empty() {
+                    table.first = first;
+                }
+                let want = (e.kv_len.div_ceil(page_size) - table.end()) as usize;
+                table.pages.extend(pool.pages.alloc(want).expect("free pages were counted"));
+            }
             s.len = e.kv_len;
         }
         self.epoch += 1;
@@ -277,6 +388,9 @@ impl KvCache {
             if end.is_none() {
                 let position = first_pos.saturating_add(tokens.saturating_sub(1));
                 return Err(Error::PositionOutOfRange { seq, position, len });
+            }
+            if causal {
+                self.check_window(seq, first_pos)?;
             }
             entries.push(PlanEntry { seq, tokens, first_pos, kv_len: len });
         }
@@ -319,6 +433,11 @@ impl KvCache {
 
     pub(crate) fn layers(&self) -> &[Layer] {
         &self.layers
+    }
+
+    /// Page pools: every entry of a plan has a page table for each.
+    pub(crate) fn pools(&self) -> usize {
+        self.pools.len()
     }
 
     pub(crate) fn sequence(&self, seq: SeqId) -> Result<&Sequence> {

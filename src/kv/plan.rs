@@ -5,7 +5,7 @@
 
 use super::plan_layout as pl;
 use super::{KvCache, SeqId};
-use crate::gpu::shader::MAX_ROWS;
+use crate::attention::MAX_ROWS;
 use crate::{Error, GpuContext, Result};
 
 /// Largest dispatch dimension WebGPU guarantees.
@@ -180,7 +180,8 @@ impl Plan {
             }
         };
         let page_size = cache.page_size();
-        let pages: u64 = entries.iter().map(|e| e.kv_len.div_ceil(page_size) as u64).sum();
+        let pages: u64 =
+            entries.iter().map(|e| e.kv_len.div_ceil(page_size) as u64).sum::<u64>() * cache.pools() as u64;
         let all_blocks: u64 = (1..=MAX_ROWS).map(blocks).sum();
         let words = pl::ENTRIES as u64
             + entries.len() as u64 * pl::ENTRY_WORDS as u64
@@ -243,22 +244,30 @@ impl Plan {
                 }
             }
         }
-        // Entries and their page tables.
+        // Entries and their page tables, one per pool; a window's released
+        // pages read as page 0, which its kernels never reach.
         let mut first_token = 0;
         for (i, e) in entries.iter().enumerate() {
-            let pages = &cache.sequence(e.seq).expect("plan entries are live").pages;
+            let tables = &cache.sequence(e.seq).expect("plan entries are live").tables;
+            let pages = e.kv_len.div_ceil(page_size);
             let table = w.len() as u32;
-            w.extend_from_slice(&pages[..e.kv_len.div_ceil(page_size) as usize]);
+            for t in tables {
+                w.extend(t.logical(pages, 0));
+            }
             let split_len = e.kv_len.div_ceil(sizes.splits).next_multiple_of(SPLIT_ALIGN);
             let at = (pl::ENTRIES + i as u32 * pl::ENTRY_WORDS) as usize;
-            w[at..at + pl::ENTRY_WORDS as usize].copy_from_slice(&[
-                first_token,
-                e.tokens,
-                e.first_pos,
-                e.kv_len,
-                table,
-                split_len,
-            ]);
+            let entry = &mut w[at..at + pl::ENTRY_WORDS as usize];
+            for (field, value) in [
+                (pl::ENTRY_FIRST_TOKEN, first_token),
+                (pl::ENTRY_TOKENS, e.tokens),
+                (pl::ENTRY_FIRST_POS, e.first_pos),
+                (pl::ENTRY_KV_LEN, e.kv_len),
+                (pl::ENTRY_TABLE, table),
+                (pl::ENTRY_PAGES, pages),
+                (pl::ENTRY_SPLIT_LEN, split_len),
+            ] {
+                entry[field as usize] = value;
+            }
             first_token += e.tokens;
         }
         w[pl::TOKENS as usize] = first_token;

@@ -110,6 +110,8 @@ impl LlamaModel {
                 layers: config.layers.clone(),
                 page_size: PAGE_SIZE,
                 capacity_tokens: kv_capacity_tokens,
+                // A model decodes one sequence; `perplexity` runs a second.
+                max_sequences: Some(2),
             },
         )?;
         let rope = Rope::with_scaling(

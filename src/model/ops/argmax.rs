@@ -1,8 +1,9 @@
 //! Host side of `model/argmax.wgsl`: the greedy token picked on the GPU. Its
 //! CPU twin is [`crate::model::argmax`].
 
+use super::kernels::ARGMAX;
 use crate::attention::check_len;
-use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
 use crate::{Error, GpuContext, Result};
 
@@ -28,7 +29,7 @@ pub fn argmax(
         return Err(Error::Aliased { what: "argmax output", other: "its logits" });
     }
     let pipeline = ctx.pipeline(
-        ShaderVariant { kernel: Kernel::Argmax, kv: KvStorage::F32, subgroups: false },
+        ShaderVariant { kernel: &ARGMAX, kv: KvStorage::F32, subgroups: false },
         &Constants::default().set("N", n),
     )?;
     ctx.dispatch(encoder, &pipeline, &[logits, out], [1, 1, 1])

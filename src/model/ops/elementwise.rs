@@ -1,9 +1,10 @@
 //! Host side of `model/elementwise.wgsl`: the residual add, SwiGLU and a
 //! bias added to every token.
 
+use super::kernels::ELEMENTWISE;
 use super::{check_index, grid, Batch};
 use crate::attention::check_len;
-use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
 use crate::{Error, Result};
 
@@ -76,7 +77,7 @@ fn elementwise(
     }
     let ctx = batch.context();
     let pipeline = ctx.pipeline(
-        ShaderVariant { kernel: Kernel::Elementwise, kv: KvStorage::F32, subgroups: false },
+        ShaderVariant { kernel: &ELEMENTWISE, kv: KvStorage::F32, subgroups: false },
         &Constants::default().set("OP", op as u32).set("WIDTH", width),
     )?;
     let [gx, gy] = grid(floats.div_ceil(64), "elementwise workgroups")?;

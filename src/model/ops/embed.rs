@@ -1,8 +1,9 @@
 //! Host side of `model/embed.wgsl`: rows of a quantised table by token id.
 
+use super::kernels::EMBED;
 use super::{check_index, grid, Batch, QuantMatrix};
 use crate::attention::check_len;
-use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
 use crate::{Error, Result};
 
@@ -26,7 +27,7 @@ impl QuantMatrix {
             return Err(Error::Aliased { what: "embedding output", other: "token ids" });
         }
         let pipeline = self.ctx.pipeline(
-            ShaderVariant { kernel: Kernel::Embed, kv: KvStorage::F32, subgroups: false },
+            ShaderVariant { kernel: &EMBED, kv: KvStorage::F32, subgroups: false },
             &Constants::default().set("WTYPE", self.ty().ggml_id()).set("K", self.k()).set("N", self.n()),
         )?;
         let [gx, gy] = grid(tokens, "embedding tokens")?;

@@ -3,9 +3,10 @@
 //! the residual add, SwiGLU or a Q/K/V split folded in where asked
 //! (`model/matmul_io.wgsl`).
 
+use super::kernels::{MATMUL, MATVEC};
 use super::{check_index, grid, Batch, QuantMatrix};
 use crate::attention::check_len;
-use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
 use crate::{Error, Result};
 
@@ -178,7 +179,7 @@ impl QuantMatrix {
             MatmulPath::Tiled => true,
         };
         let (kernel, (mut tile_rows, toks)) =
-            if tiled { (Kernel::Matmul, MATMUL_TILE) } else { (Kernel::Matvec, MATVEC_TILE) };
+            if tiled { (&MATMUL, MATMUL_TILE) } else { (&MATVEC, MATVEC_TILE) };
         if !tiled && out == 2 {
             tile_rows /= 2;
         }

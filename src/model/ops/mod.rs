@@ -28,6 +28,7 @@ mod argmax;
 mod batch;
 mod elementwise;
 mod embed;
+pub(crate) mod kernels;
 mod matmul;
 mod quant_matrix;
 pub mod reference;

@@ -1,8 +1,9 @@
 //! Host side of `model/rms_norm.wgsl`.
 
+use super::kernels::RMS_NORM;
 use super::{check_index, grid, Batch};
 use crate::attention::check_len;
-use crate::gpu::shader::{Kernel, KvStorage, ShaderVariant};
+use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
 use crate::model::{Gguf, TensorType};
 use crate::{Error, GpuContext, Result};
@@ -64,7 +65,7 @@ impl RmsNorm {
             return Err(Error::Aliased { what: "rms_norm output", other: "rms_norm input" });
         }
         let pipeline = self.ctx.pipeline(
-            ShaderVariant { kernel: Kernel::RmsNorm, kv: KvStorage::F32, subgroups: false },
+            ShaderVariant { kernel: &RMS_NORM, kv: KvStorage::F32, subgroups: false },
             &Constants::default().set("D4", self.width / 4).set("EPS", self.eps),
         )?;
         let [gx, gy] = grid(batch.tokens() as u64, "rms_norm tokens")?;
