@@ -1,11 +1,12 @@
 //! Rotary position embedding: host side of `rope/rope.wgsl` (queries) and the
 //! frequencies `kv/append.wgsl` uses for keys.
 
-use crate::attention::check_len;
+use crate::gpu::check_len;
 use crate::gpu::kernel::{Access::*, KernelSpec};
 use crate::gpu::shader::{KvStorage, ShaderVariant};
+use crate::gpu::unit_groups;
 use crate::gpu::Constants;
-use crate::kv::{plan_layout, unit_groups, KvCache, Plan};
+use crate::kv::{plan_layout, KvCache, Plan};
 use crate::{Error, GpuContext, Result};
 
 /// `rope/rope.wgsl`: RoPE on queries in place.

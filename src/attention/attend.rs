@@ -2,7 +2,7 @@
 
 use crate::gpu::kernel::{Access::*, KernelSpec};
 use crate::gpu::shader::{KvStorage, ShaderVariant};
-use crate::gpu::{AdapterClass, Capabilities, Constants, GpuContext};
+use crate::gpu::{check_len, AdapterClass, Capabilities, Constants, GpuContext};
 use crate::kv::{plan_layout, KvCache, Plan};
 use crate::{AttentionConfig, DType, Error, Result};
 
@@ -307,14 +307,6 @@ pub fn attend(
                 .flag("HAS_SINKS", cfg.sinks.is_some()),
         )?;
         ctx.dispatch(encoder, &merge, &[plan_buf, partial, &l.sinks, out], [cfg.q_heads, plan.tokens(), 1])?;
-    }
-    Ok(())
-}
-
-/// Errors unless `buffer` holds at least `bytes`.
-pub(crate) fn check_len(what: &'static str, buffer: &wgpu::Buffer, bytes: u64) -> Result<()> {
-    if buffer.size() < bytes {
-        return Err(Error::WrongLength { what, expected: bytes, got: buffer.size(), unit: "bytes" });
     }
     Ok(())
 }

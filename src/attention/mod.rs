@@ -4,5 +4,5 @@ mod attend;
 mod config;
 
 pub use attend::attend;
-pub(crate) use attend::{check_len, kv_storage, AttendShape, ATTEND, MAX_ROWS, MERGE};
+pub(crate) use attend::{kv_storage, AttendShape, ATTEND, MAX_ROWS, MERGE};
 pub use config::{AttentionConfig, DType, MAX_SCALE, MAX_SOFTCAP};

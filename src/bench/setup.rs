@@ -1,7 +1,7 @@
 //! Caches, plans and buffers for the benchmark cases. K/V pages are reserved
 //! but not written: timing does not depend on the values.
 
-use crate::kv::unit_groups;
+use crate::gpu::unit_groups;
 use crate::{attend, AttentionConfig, GpuContext, KvCache, KvCacheConfig, Plan, Result, SplitPolicy};
 
 pub(crate) const PAGE_SIZE: u32 = 16;

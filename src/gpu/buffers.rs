@@ -66,3 +66,11 @@ impl GpuContext {
         Ok(data)
     }
 }
+
+/// Errors unless `buffer` holds at least `bytes`.
+pub(crate) fn check_len(what: &'static str, buffer: &wgpu::Buffer, bytes: u64) -> Result<()> {
+    if buffer.size() < bytes {
+        return Err(Error::WrongLength { what, expected: bytes, got: buffer.size(), unit: "bytes" });
+    }
+    Ok(())
+}

@@ -1,10 +1,11 @@
 //! Host side of `kv/append.wgsl`: new K/V rows into their reserved slots.
 
 use super::KvCache;
-use crate::attention::{check_len, kv_storage};
+use crate::attention::kv_storage;
 use crate::gpu::kernel::{Access::*, KernelSpec};
 use crate::gpu::shader::ShaderVariant;
 use crate::gpu::Constants;
+use crate::gpu::{check_len, unit_groups};
 use crate::kv::{plan_layout, Plan};
 use crate::{Error, Result, Rope};
 
@@ -92,11 +93,4 @@ impl KvCache {
         }
         Ok(())
     }
-}
-
-/// Workgroups of 64 threads covering `threads`, folded into x and y.
-pub(crate) fn unit_groups(threads: u64) -> [u32; 3] {
-    let groups = threads.div_ceil(64).max(1);
-    let x = groups.min(65535);
-    [x as u32, groups.div_ceil(x) as u32, 1]
 }

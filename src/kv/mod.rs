@@ -1,7 +1,7 @@
 //! The paged KV cache, its per-step plans, and the append kernel.
 
 mod append;
-pub(crate) use append::{unit_groups, APPEND};
+pub(crate) use append::APPEND;
 mod cache;
 mod pages;
 mod plan;

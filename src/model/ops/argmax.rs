@@ -2,7 +2,7 @@
 //! CPU twin is [`crate::model::argmax`].
 
 use super::kernels::ARGMAX;
-use crate::attention::check_len;
+use crate::gpu::check_len;
 use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
 use crate::{Error, GpuContext, Result};

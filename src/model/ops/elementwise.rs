@@ -2,10 +2,11 @@
 //! bias added to every token.
 
 use super::kernels::ELEMENTWISE;
-use super::{check_index, grid, Batch};
-use crate::attention::check_len;
+use super::Batch;
+use crate::gpu::check_len;
 use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
+use crate::gpu::{check_index, grid};
 use crate::{Error, Result};
 
 /// Records `x += y` over the batch's tokens of `width` f32 each.

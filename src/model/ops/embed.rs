@@ -1,10 +1,11 @@
 //! Host side of `model/embed.wgsl`: rows of a quantised table by token id.
 
 use super::kernels::EMBED;
-use super::{check_index, grid, Batch, QuantMatrix};
-use crate::attention::check_len;
+use super::{Batch, QuantMatrix};
+use crate::gpu::check_len;
 use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
+use crate::gpu::{check_index, grid};
 use crate::{Error, Result};
 
 impl QuantMatrix {

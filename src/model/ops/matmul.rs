@@ -4,10 +4,11 @@
 //! (`model/matmul_io.wgsl`).
 
 use super::kernels::{MATMUL, MATVEC};
-use super::{check_index, grid, Batch, QuantMatrix};
-use crate::attention::check_len;
+use super::{Batch, QuantMatrix};
+use crate::gpu::check_len;
 use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
+use crate::gpu::{check_index, grid};
 use crate::{Error, Result};
 
 /// Token counts up to this use the matvec kernel under [`MatmulPath::Auto`]:

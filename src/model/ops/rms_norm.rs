@@ -1,10 +1,11 @@
 //! Host side of `model/rms_norm.wgsl`.
 
 use super::kernels::RMS_NORM;
-use super::{check_index, grid, Batch};
-use crate::attention::check_len;
+use super::Batch;
+use crate::gpu::check_len;
 use crate::gpu::shader::{KvStorage, ShaderVariant};
 use crate::gpu::Constants;
+use crate::gpu::{check_index, grid};
 use crate::model::{Gguf, TensorType};
 use crate::{Error, GpuContext, Result};
 
