@@ -25,7 +25,7 @@ Chat cases render the file's own Jinja template with jinja2.
 Run in a throwaway venv, not the system Python (no torch needed):
   python3 -m venv /tmp/tokvenv
   /tmp/tokvenv/bin/pip install gguf transformers tokenizers jinja2 llama-cpp-python  # BPE
-  /tmp/tokvenv/bin/pip install gguf sentencepiece protobuf jinja2                    # SentencePiece
+  /tmp/tokvenv/bin/pip install gguf sentencepiece protobuf jinja2 transformers       # SentencePiece
   /tmp/tokvenv/bin/python scripts/gen-tokenizer-fixtures.py [MODEL.gguf]
 """
 

@@ -11,11 +11,15 @@ Two details of the conversion:
   * llama.cpp matches control tokens written in text as single ids (wgqa's
     `encode` does too); SentencePiece never does, so control pieces are
     declared user-defined here, which makes SentencePiece match them whole.
+Where transformers is installed, every case is cross-checked against its
+GGUF tokenizer conversion run on the Python `tokenizers` package (for Gemma
+3 a BPE built from the scores); a disagreement stops the script.
 Chat cases render Gemma 3's Jinja template (below) with jinja2: the file
 carries no `tokenizer.chat_template` of its own.
 """
 
 import os
+import sys
 
 import jinja2
 import sentencepiece
@@ -100,10 +104,26 @@ def processor(meta):
     return sentencepiece.SentencePieceProcessor(model_proto=m.SerializeToString())
 
 
+def transformers_encoder(meta):
+    """transformers' GGUF tokenizer conversion, or None without transformers."""
+    try:
+        from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_MAPPING, convert_gguf_tokenizer
+    except ImportError:
+        return None
+    renames = GGUF_TOKENIZER_MAPPING["tokenizer"]
+    tokenizer_dict = {new: meta[f"tokenizer.{key}"] for key, new in renames.items() if f"tokenizer.{key}" in meta}
+    backend, _ = convert_gguf_tokenizer(meta["general.architecture"], tokenizer_dict)
+    return lambda text: backend.encode(text, add_special_tokens=False).ids
+
+
 def make(model_path, meta, bpe_texts, chats):
     sp = processor(meta)
     texts = bpe_texts + EXTRA_TEXTS
     cases = [{"text": t, "ids": sp.encode(t)} for t in texts]
+    other = transformers_encoder(meta)
+    for case in cases if other else []:
+        if other(case["text"]) != case["ids"]:
+            sys.exit(f"references disagree on {case['text']!r}:\n sentencepiece {case['ids']}\n hf {other(case['text'])}")
     template = jinja2.Environment().from_string(GEMMA3_TEMPLATE)
     bos = meta["tokenizer.ggml.tokens"][meta["tokenizer.ggml.bos_token_id"]]
     chat_cases = []
@@ -123,8 +143,9 @@ def make(model_path, meta, bpe_texts, chats):
     name = os.path.basename(model_path)
     return "gemma3.json", {
         "model": name,
-        "source": "sentencepiece (Python package) on a SentencePiece model built from the GGUF vocabulary; "
-        "chat text rendered from Gemma 3's chat template with jinja2",
+        "source": "sentencepiece (Python package) on a SentencePiece model built from the GGUF vocabulary"
+        + (", cross-checked with transformers' GGUF tokenizer conversion" if other else "")
+        + "; chat text rendered from Gemma 3's chat template with jinja2",
         "vocab_size": len(meta["tokenizer.ggml.tokens"]),
         "add_bos": bool(meta.get("tokenizer.ggml.add_bos_token", True)),
         "cases": cases,
