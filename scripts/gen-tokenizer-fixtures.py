@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""Write tests/fixtures/tokenizer/smollm2.json: text -> token ids, made by
-tokenizers that share no code with wgqa, for tests/tokenizer.rs to match.
+"""Write a tokenizer fixture, text -> token ids made by tokenizers that share
+no code with wgqa, for the tokenizer tests to match:
+  * a `gpt2` (byte-level BPE) model such as SmolLM2 (the default) ->
+    tests/fixtures/tokenizer/smollm2.json, for tests/tokenizer.rs;
+  * a `llama` (SentencePiece) model such as Gemma 3 ->
+    tests/fixtures/tokenizer/gemma3.json, for tests/tokenizer_spm.rs, made by
+    the `sentencepiece` package (see scripts/spm_fixture.py).
 
-References, both reading the GGUF file itself:
+For BPE, the
+references, both reading the GGUF file itself:
   * llama.cpp (through llama-cpp-python, vocabulary only): the C++ tokenizer
     GGUF files are written for. Its ids are the fixture.
   * transformers' GGUF tokenizer conversion (vocab, merges, special tokens,
@@ -18,7 +24,8 @@ Chat cases render the file's own Jinja template with jinja2.
 
 Run in a throwaway venv, not the system Python (no torch needed):
   python3 -m venv /tmp/tokvenv
-  /tmp/tokvenv/bin/pip install gguf transformers tokenizers jinja2 llama-cpp-python
+  /tmp/tokvenv/bin/pip install gguf transformers tokenizers jinja2 llama-cpp-python  # BPE
+  /tmp/tokvenv/bin/pip install gguf sentencepiece protobuf jinja2 transformers       # SentencePiece
   /tmp/tokvenv/bin/python scripts/gen-tokenizer-fixtures.py [MODEL.gguf]
 """
 
@@ -29,19 +36,15 @@ import tempfile
 
 import gguf
 import jinja2
+
 try:
     from llama_cpp import Llama
 except ImportError:  # fallback: transformers alone, which is not independent of the Rust `tokenizers` crate
     Llama = None
-from tokenizers import pre_tokenizers
-from transformers.integrations.gguf.gguf_tokenizer_mapping import (
-    GGUF_TOKENIZER_MAPPING,
-    convert_gguf_tokenizer,
-)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-OUT = os.path.join(ROOT, "tests", "fixtures", "tokenizer", "smollm2.json")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "tokenizer")
 
 TEXTS = [
     # ASCII words and sentences
@@ -146,6 +149,9 @@ def copy_with_pre(reader, path, pre):
 def transformers_tokenizer(meta):
     """transformers' conversion, fed from the gguf reader (its own reader
     imports torch; the conversion itself does not)."""
+    from tokenizers import pre_tokenizers
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_MAPPING, convert_gguf_tokenizer
+
     renames = GGUF_TOKENIZER_MAPPING["tokenizer"]
     tokenizer_dict = {new: meta[f"tokenizer.{key}"] for key, new in renames.items() if f"tokenizer.{key}" in meta}
     backend, _ = convert_gguf_tokenizer(meta["general.architecture"], tokenizer_dict)
@@ -178,8 +184,7 @@ def cases_for(path, meta, texts):
     return out
 
 
-def main():
-    reader, meta = metadata(MODEL)
+def bpe_fixture(reader, meta):
     cases = cases_for(MODEL, meta, TEXTS)
     with tempfile.TemporaryDirectory() as tmp:
         for pre in ["llama-bpe", "qwen2", "gpt2"]:
@@ -202,7 +207,7 @@ def main():
             }
         )
 
-    fixture = {
+    return "smollm2.json", {
         "model": os.path.basename(MODEL),
         "source": ("llama.cpp (llama-cpp-python, vocab_only), cross-checked with" if Llama else "FALLBACK, no llama.cpp:")
         + " transformers' GGUF tokenizer conversion; chat text rendered from tokenizer.chat_template with jinja2",
@@ -210,11 +215,25 @@ def main():
         "cases": cases,
         "chats": chats,
     }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w", encoding="utf-8") as f:
+
+
+def main():
+    reader, meta = metadata(MODEL)
+    model = meta["tokenizer.ggml.model"]
+    if model == "gpt2":
+        name, fixture = bpe_fixture(reader, meta)
+    elif model == "llama":
+        import spm_fixture  # scripts/spm_fixture.py
+
+        name, fixture = spm_fixture.make(MODEL, meta, TEXTS, CHATS)
+    else:
+        sys.exit(f"no reference for tokenizer model {model!r}")
+    out = os.path.join(FIXTURES, name)
+    os.makedirs(FIXTURES, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
         json.dump(fixture, f, ensure_ascii=True, indent=1)
         f.write("\n")
-    print(f"wrote {len(cases)} cases and {len(chats)} chats to {OUT}")
+    print(f"wrote {len(fixture['cases'])} cases and {len(fixture['chats'])} chats to {out}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ TYPES = [
     (T.Q4_K, 144, [0, 2]),
     (T.Q5_K, 176, [0, 2]),
     (T.Q6_K, 210, [208]),
+    # Appended, so the random draws of the types above stay as they were.
+    (T.Q2_K, 84, [80, 82]),
+    (T.Q3_K, 110, [108]),
 ]
 BLOCKS = 6
 

@@ -116,15 +116,17 @@ pub enum Error {
     NonFiniteLogit { index: usize, value: f32 },
     #[error("no token can be sampled: {0}")]
     NothingToSample(&'static str),
-    #[error("tokenizer model `{0}` is not supported: wgqa reads GPT-2 byte-level BPE (`gpt2`) vocabularies")]
+    #[error("tokenizer model `{0}` is not supported: wgqa reads GPT-2 byte-level BPE (`gpt2`) and SentencePiece (`llama`) vocabularies")]
     UnsupportedTokenizer(String),
     #[error("pre-tokenizer `{0}` (tokenizer.ggml.pre) is not supported: wgqa knows smollm, gpt2, default, llama-bpe and qwen2")]
     UnsupportedPreTokenizer(String),
     #[error("cannot build the tokenizer: {0}")]
     TokenizerBuild(String),
+    #[error("text needs the byte token <0x{byte:02X}> (a character outside the vocabulary), but the vocabulary has none")]
+    MissingByteToken { byte: u8 },
     #[error("token id {id} is not in the vocabulary of {vocab} tokens")]
     UnknownTokenId { id: u32, vocab: usize },
-    #[error("chat template not supported (wgqa renders ChatML and Llama-3 templates): {0}")]
+    #[error("chat template not supported (wgqa renders ChatML, Llama-3 and Gemma templates): {0}")]
     UnsupportedChatTemplate(String),
 
     // --- model conversion (`wgqa convert`) ---

@@ -76,6 +76,8 @@ fn random_blocks(ty: TensorType, blocks: usize, seed: u64) -> Vec<u8> {
         TensorType::Q5_1 => (&[0, 2], 0.05),
         TensorType::Q4_K | TensorType::Q5_K => (&[0, 2], 1e-3),
         TensorType::Q6_K => (&[208], 2.5e-4),
+        TensorType::Q2_K => (&[80, 82], 0.02),
+        TensorType::Q3_K => (&[108], 5e-3),
         other => panic!("{} has a test quantiser", other.name()),
     };
     let size = ty.block_bytes();
@@ -216,6 +218,16 @@ fn matmul_q5_k() {
 #[test]
 fn matmul_q6_k() {
     matmul_sweep(TensorType::Q6_K);
+}
+
+#[test]
+fn matmul_q2_k() {
+    matmul_sweep(TensorType::Q2_K);
+}
+
+#[test]
+fn matmul_q3_k() {
+    matmul_sweep(TensorType::Q3_K);
 }
 
 #[test]
@@ -487,17 +499,22 @@ fn quantised_weights_stay_quantised_on_the_gpu() {
         (TensorType::Q4_K, 512, 8),
         (TensorType::Q5_K, 512, 8),
         (TensorType::Q6_K, 512, 8),
+        (TensorType::Q2_K, 512, 8),
+        (TensorType::Q3_K, 512, 8),
     ] {
         let file_bytes = ty.bytes_for(k as u64 * n as u64).unwrap();
         let (m, _) = random_matrix(ty, k, n, 60);
         // Two f16 scales to a word: an odd block count pads half a word.
         // A K-quant super-block's scales take 5 words: Q4_K and Q5_K unpack
-        // their 12 bytes of 6-bit scales and minima into 16, Q6_K pads its d.
+        // their 12 bytes of 6-bit scales and minima into 16, Q6_K pads its d,
+        // Q3_K does both (12 bytes of scales into 16, d padded); Q2_K's
+        // 2-bit quants and 4-bit scales stay exactly as dense as in the file.
         let super_blocks = (k * n) as u64 / QK_K as u64;
         let slack = match ty {
             TensorType::Q8_0 | TensorType::Q4_0 | TensorType::Q5_0 => 2,
             TensorType::Q4_K | TensorType::Q5_K => 4 * super_blocks,
             TensorType::Q6_K => 2 * super_blocks,
+            TensorType::Q3_K => 6 * super_blocks,
             _ => 0,
         };
         assert!(m.gpu_bytes() >= file_bytes && m.gpu_bytes() <= file_bytes + slack, "{} {k}x{n}", ty.name());

@@ -1,4 +1,4 @@
-//! wgqa's dequantisation of Q5_0, Q5_1, Q4_K, Q5_K and Q6_K against ggml's
+//! wgqa's dequantisation of Q5_0, Q5_1 and Q2_K..Q6_K against ggml's
 //! own Python package (`gguf`), which wrote `tests/fixtures/quants/` from
 //! random blocks (`scripts/quant-fixtures.py`): the CPU decode must give the
 //! same f32 values bit for bit (both compute each value with the same f32
@@ -8,12 +8,14 @@ use wgqa::model::ops::{Batch, QuantMatrix};
 use wgqa::model::{dequantize, TensorInfo, TensorType};
 use wgqa_testkit::ctx;
 
-const TYPES: [(TensorType, &str); 5] = [
+const TYPES: [(TensorType, &str); 7] = [
     (TensorType::Q5_0, "q5_0"),
     (TensorType::Q5_1, "q5_1"),
     (TensorType::Q4_K, "q4_k"),
     (TensorType::Q5_K, "q5_k"),
     (TensorType::Q6_K, "q6_k"),
+    (TensorType::Q2_K, "q2_k"),
+    (TensorType::Q3_K, "q3_k"),
 ];
 
 fn fixture(name: &str) -> (Vec<u8>, Vec<f32>) {

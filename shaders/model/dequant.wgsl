@@ -6,20 +6,24 @@
 //             (signed bytes); the nibble formats 4 words of low nibbles
 //             (byte i: element i low, element i + 16 high), then the bits
 //             above the nibble: Q5_0, Q5_1, Q5_K one word (bit i: element
-//             i), Q6_K two (2 bits per element, elements 0..15 then 16..31).
+//             i), Q6_K two (2 bits per element, elements 0..15 then 16..31);
+//             Q2_K and Q3_K no nibbles but two words of 2-bit lows (elements
+//             0..15 then 16..31), then Q3_K one word of third bits.
 //   w_scales: Q8_0, Q4_0, Q5_0 one f16 scale per block, two to a word;
 //             Q4_1, Q5_1 one word per block (f16 scale low, f16 minimum high);
 //             Q4_K, Q5_K five words per super-block (f16 d and dmin, then the
 //             eight 6-bit scales and the eight minima as bytes); Q6_K five
 //             words per super-block (f16 d, then sixteen i8 scales, one per
-//             16 elements); unused by F32 and F16.
+//             16 elements); Q2_K five words per super-block (f16 d and dmin,
+//             then sixteen bytes: 4-bit scale low, 4-bit minimum high, one
+//             per 16 elements); Q3_K as Q6_K; unused by F32 and F16.
 // Every type is read in units of 8 elements: unit u (0..4) of a block holds
 // elements 4u..4u+3 and 16+4u..16+4u+3, which are exactly the low and high
 // nibbles of word u. Other types read the same elements so the callers
 // index activations the same way whatever the type.
 
 // ggml type number of the weights: 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 6 Q5_0,
-// 7 Q5_1, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K. Specialisation folds the
+// 7 Q5_1, 8 Q8_0, 10 Q2_K, 11 Q3_K, 12 Q4_K, 13 Q5_K, 14 Q6_K. Specialisation folds the
 // branches below, leaving one type's code.
 override WTYPE: u32 = 0u;
 // Elements per weight row, a multiple of 32 (of 256 for the K-quants).
@@ -78,14 +82,24 @@ fn block_scale(b: u32) -> vec4<f32> {
         let o = -(dd.y * f32(scale_byte(base + 3u, b % 8u)));
         return vec4<f32>(a, o, a, o);
     }
-    if WTYPE == 14u {
+    if WTYPE == 10u {
+        let base = (b / 8u) * 5u;
+        let dd = unpack2x16float(w_scales[base]);
+        let sm = vec2<u32>(scale_byte(base + 1u, 2u * (b % 8u)), scale_byte(base + 1u, 2u * (b % 8u) + 1u));
+        let a = dd.x * vec2<f32>(sm & vec2<u32>(15u));
+        let o = -(dd.y * vec2<f32>(sm >> vec2<u32>(4u)));
+        return vec4<f32>(a.x, o.x, a.y, o.y);
+    }
+    // Q6_K's quants are stored + 32, Q3_K's + 4.
+    if WTYPE == 14u || WTYPE == 11u {
         let base = (b / 8u) * 5u;
         let d = unpack2x16float(w_scales[base]).x;
         let w = bitcast<i32>(w_scales[base + 1u + (b % 8u) / 2u]);
         let shift = 16u * (b % 2u);
         let s0 = d * f32(extractBits(w, shift, 8u));
         let s1 = d * f32(extractBits(w, shift + 8u, 8u));
-        return vec4<f32>(s0, -32.0 * s0, s1, -32.0 * s1);
+        let zero = select(-32.0, -4.0, WTYPE == 11u);
+        return vec4<f32>(s0, zero * s0, s1, zero * s1);
     }
     // Q4_0 and Q5_0 store q + 8 and q + 16; Q8_0 signed q.
     let d = select(1.0, half_scale(b), WTYPE == 2u || WTYPE == 6u || WTYPE == 8u);
@@ -99,6 +113,8 @@ fn quant_words() -> u32 {
         case 0u: { return 32u; }
         case 1u: { return 16u; }
         case 8u: { return 8u; }
+        case 10u: { return 2u; }
+        case 11u: { return 3u; }
         default: { return 4u + high_bits(); }
     }
 }
@@ -118,6 +134,18 @@ fn dequant_unit_scaled(b: u32, u: u32, s: vec4<f32>) -> array<vec4<f32>, 2> {
     if WTYPE == 8u {
         let i = base + u;
         return array<vec4<f32>, 2>(signed_bytes(w_quants[i]) * s.x, signed_bytes(w_quants[i + 4u]) * s.z);
+    }
+    if WTYPE == 10u || WTYPE == 11u {
+        let at = vec4<u32>(0u, 2u, 4u, 6u) + 8u * u;
+        var lo = vec4<f32>((vec4<u32>(w_quants[base]) >> at) & vec4<u32>(3u));
+        var hi = vec4<f32>((vec4<u32>(w_quants[base + 1u]) >> at) & vec4<u32>(3u));
+        if WTYPE == 11u {
+            let h = vec4<u32>(w_quants[base + 2u]);
+            let bit = vec4<u32>(0u, 1u, 2u, 3u) + 4u * u;
+            lo += 4.0 * vec4<f32>((h >> bit) & vec4<u32>(1u));
+            hi += 4.0 * vec4<f32>((h >> (bit + 16u)) & vec4<u32>(1u));
+        }
+        return array<vec4<f32>, 2>(lo * s.x + s.y, hi * s.z + s.w);
     }
     let w = w_quants[base + u];
     var lo = nibbles(w, 0u);

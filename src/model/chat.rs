@@ -1,9 +1,10 @@
 //! Chat prompts in the format a model declares in `tokenizer.chat_template`.
 //!
 //! The template is a Jinja program; wgqa does not run Jinja. It recognises the
-//! two families it can render exactly (ChatML and Llama-3), takes the few
+//! families it can render exactly (ChatML, Llama-3 and Gemma), takes the few
 //! constants that vary between models (a default system prompt, a date) from
-//! the template text, and refuses anything else rather than guess.
+//! the template text, and refuses anything else rather than guess. A file
+//! with no template but Gemma's turn tokens (some Gemma 3 GGUFs) gets Gemma's.
 //!
 //! ```no_run
 //! # fn demo() -> wgqa::Result<()> {
@@ -14,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::Gguf;
+use super::{Gguf, MetaArray};
 use crate::error::{Error, Result};
 
 /// One turn of a conversation.
@@ -51,12 +52,30 @@ pub enum ChatTemplate {
     /// turn. Llama 3.1+ templates always open with a system turn that starts
     /// with `preamble` (knowledge cutoff and date).
     Llama3 { preamble: Option<String> },
+    /// `<start_of_turn>role\ncontent<end_of_turn>\n` per turn, the assistant
+    /// named `model`, contents trimmed (Gemma 2 and 3). Gemma has no system
+    /// role: a leading system message opens the first user turn, followed by
+    /// a blank line. Roles are written as given; Gemma's template would
+    /// refuse turns that do not alternate user/model.
+    Gemma,
 }
 
 impl ChatTemplate {
-    /// The template in `tokenizer.chat_template`.
+    /// The template in `tokenizer.chat_template`; without one, Gemma's when
+    /// the vocabulary has Gemma's turn tokens.
     pub fn from_gguf(gguf: &Gguf) -> Result<ChatTemplate> {
-        ChatTemplate::parse(gguf.get_str("tokenizer.chat_template")?)
+        const KEY: &str = "tokenizer.chat_template";
+        if gguf.get(KEY).is_none() {
+            let tokens = match gguf.opt_array("tokenizer.ggml.tokens")? {
+                Some(MetaArray::Str(tokens)) => tokens.as_slice(),
+                _ => &[],
+            };
+            let has = |t: &str| tokens.iter().any(|x| x == t);
+            if has(GEMMA_START) && has(GEMMA_END) {
+                return Ok(ChatTemplate::Gemma);
+            }
+        }
+        ChatTemplate::parse(gguf.get_str(KEY)?)
     }
 
     /// Recognise a Jinja chat template.
@@ -64,6 +83,9 @@ impl ChatTemplate {
         if template.contains("<|im_start|>") {
             let default_system = literal_after(template, "<|im_start|>system", &["<|im_end|>"]);
             return Ok(ChatTemplate::ChatMl { default_system });
+        }
+        if template.contains(GEMMA_START) {
+            return Ok(ChatTemplate::Gemma);
         }
         if template.contains("<|start_header_id|>") {
             let preamble = match literal_after(template, "Cutting Knowledge Date: ", &["\\n", "\n"]) {
@@ -128,10 +150,28 @@ impl ChatTemplate {
                     out.push_str("<|start_header_id|>assistant<|end_header_id|>\n\n");
                 }
             }
+            ChatTemplate::Gemma => {
+                let (system, rest) = match starts_with_system {
+                    true => (format!("{}\n\n", messages[0].content), &messages[1..]),
+                    false => (String::new(), messages),
+                };
+                for (i, m) in rest.iter().enumerate() {
+                    let role = if m.role == "assistant" { "model" } else { &m.role };
+                    let prefix = if i == 0 { system.as_str() } else { "" };
+                    out.push_str(&format!("{GEMMA_START}{role}\n{prefix}{}{GEMMA_END}\n", m.content.trim()));
+                }
+                if add_generation_prompt {
+                    out.push_str(&format!("{GEMMA_START}model\n"));
+                }
+            }
         }
         out
     }
 }
+
+/// Gemma's turn delimiters, control tokens of its vocabulary.
+const GEMMA_START: &str = "<start_of_turn>";
+const GEMMA_END: &str = "<end_of_turn>";
 
 /// Text of a string literal in `template` that follows `marker` (after an
 /// optional newline) up to the first of `ends`, with Jinja escapes undone
@@ -223,6 +263,26 @@ mod tests {
             t.render(&[ChatMessage::system("Be kind."), ChatMessage::user("Hi")], false),
             "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe kind.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
         );
+    }
+
+    #[test]
+    fn gemma_folds_the_system_message_into_the_first_user_turn() {
+        let gemma3 = "{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- endif -%}{{ '<start_of_turn>' + role + '\n' }}";
+        let t = ChatTemplate::parse(gemma3).unwrap();
+        assert_eq!(t, ChatTemplate::Gemma);
+        let chat = [
+            ChatMessage::system("Be brief."),
+            ChatMessage::user(" Hi "),
+            ChatMessage::assistant("Hello."),
+            ChatMessage::user("Bye"),
+        ];
+        assert_eq!(
+            t.render(&chat, true),
+            "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n\
+             <start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"
+        );
+        assert_eq!(t.render(&chat[1..2], false), "<start_of_turn>user\nHi<end_of_turn>\n");
+        assert_eq!(t.render(&chat[..1], true), "<start_of_turn>model\n");
     }
 
     #[test]

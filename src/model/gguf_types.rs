@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Elements per quantisation block of the block formats (Q8_0, Q4_0, Q4_1,
 /// Q5_0, Q5_1), and per sub-block of the K-quants.
 pub const QK: usize = 32;
-/// Elements per super-block of the K-quants (Q4_K, Q5_K, Q6_K).
+/// Elements per super-block of the K-quants (Q2_K..Q6_K).
 pub const QK_K: usize = 256;
 
 /// A tensor type wgqa can read. Discriminants are ggml's type numbers.
@@ -28,6 +28,8 @@ pub enum TensorType {
     Q5_0 = 6,
     Q5_1 = 7,
     Q8_0 = 8,
+    Q2_K = 10,
+    Q3_K = 11,
     Q4_K = 12,
     Q5_K = 13,
     Q6_K = 14,
@@ -35,7 +37,7 @@ pub enum TensorType {
 
 impl TensorType {
     /// Every supported type, for error messages and tests.
-    pub const ALL: [TensorType; 10] = [
+    pub const ALL: [TensorType; 12] = [
         TensorType::F32,
         TensorType::F16,
         TensorType::Q8_0,
@@ -43,6 +45,8 @@ impl TensorType {
         TensorType::Q4_1,
         TensorType::Q5_0,
         TensorType::Q5_1,
+        TensorType::Q2_K,
+        TensorType::Q3_K,
         TensorType::Q4_K,
         TensorType::Q5_K,
         TensorType::Q6_K,
@@ -71,7 +75,9 @@ impl TensorType {
             TensorType::Q8_0 | TensorType::Q4_0 | TensorType::Q4_1 | TensorType::Q5_0 | TensorType::Q5_1 => {
                 QK
             }
-            TensorType::Q4_K | TensorType::Q5_K | TensorType::Q6_K => QK_K,
+            TensorType::Q2_K | TensorType::Q3_K | TensorType::Q4_K | TensorType::Q5_K | TensorType::Q6_K => {
+                QK_K
+            }
         }
     }
 
@@ -80,12 +86,14 @@ impl TensorType {
         match self {
             TensorType::F32 => 4,
             TensorType::F16 => 2,
-            TensorType::Q8_0 => 2 + QK,                // f16 scale, 32 x i8
-            TensorType::Q4_0 => 2 + QK / 2,            // f16 scale, 32 nibbles
-            TensorType::Q4_1 => 2 + 2 + QK / 2,        // f16 scale, f16 min, 32 nibbles
-            TensorType::Q5_0 => 2 + 4 + QK / 2,        // f16 scale, 32 high bits, 32 nibbles
-            TensorType::Q5_1 => 2 + 2 + 4 + QK / 2,    // f16 scale, f16 min, high bits, nibbles
-            TensorType::Q4_K => 2 + 2 + 12 + QK_K / 2, // f16 d, f16 dmin, 6-bit scales, nibbles
+            TensorType::Q8_0 => 2 + QK,                       // f16 scale, 32 x i8
+            TensorType::Q4_0 => 2 + QK / 2,                   // f16 scale, 32 nibbles
+            TensorType::Q4_1 => 2 + 2 + QK / 2,               // f16 scale, f16 min, 32 nibbles
+            TensorType::Q5_0 => 2 + 4 + QK / 2,               // f16 scale, 32 high bits, 32 nibbles
+            TensorType::Q5_1 => 2 + 2 + 4 + QK / 2,           // f16 scale, f16 min, high bits, nibbles
+            TensorType::Q2_K => QK_K / 16 + QK_K / 4 + 2 + 2, // 4-bit scales and minima, 2-bit quants, f16 d, dmin
+            TensorType::Q3_K => QK_K / 8 + QK_K / 4 + 12 + 2, // third bits, 2-bit lows, 6-bit scales, f16 d
+            TensorType::Q4_K => 2 + 2 + 12 + QK_K / 2,        // f16 d, f16 dmin, 6-bit scales, nibbles
             TensorType::Q5_K => 2 + 2 + 12 + QK_K / 8 + QK_K / 2, // Q4_K plus 256 high bits
             TensorType::Q6_K => QK_K / 2 + QK_K / 4 + QK_K / 16 + 2, // low nibbles, 2-bit highs, i8 scales, f16 d
         }
@@ -179,6 +187,8 @@ pub fn dequantize(ty: TensorType, n_elements: u64, bytes: &[u8]) -> Result<Vec<f
         TensorType::Q4_1 => blocks.for_each(|b| dequant_q4_1(b, &mut out)),
         TensorType::Q5_0 => blocks.for_each(|b| dequant_q5(b, false, &mut out)),
         TensorType::Q5_1 => blocks.for_each(|b| dequant_q5(b, true, &mut out)),
+        TensorType::Q2_K => blocks.for_each(|b| out.extend(kquants::q2_k(b))),
+        TensorType::Q3_K => blocks.for_each(|b| out.extend(kquants::q3_k(b))),
         TensorType::Q4_K => blocks.for_each(|b| out.extend(kquants::q4_k(b))),
         TensorType::Q5_K => blocks.for_each(|b| out.extend(kquants::q5_k(b))),
         TensorType::Q6_K => blocks.for_each(|b| out.extend(kquants::q6_k(b))),
@@ -251,6 +261,8 @@ mod tests {
             (6, "Q5_0"),
             (7, "Q5_1"),
             (8, "Q8_0"),
+            (10, "Q2_K"),
+            (11, "Q3_K"),
             (12, "Q4_K"),
             (13, "Q5_K"),
             (14, "Q6_K"),
@@ -259,8 +271,8 @@ mod tests {
             let ty = TensorType::from_ggml(id).expect("supported");
             assert_eq!((ty.ggml_id(), ty.name()), (id, name));
         }
-        assert_eq!(TensorType::from_ggml(11), None);
-        assert_eq!(ggml_type_name(11), Some("Q3_K"));
+        assert_eq!(TensorType::from_ggml(15), None);
+        assert_eq!(ggml_type_name(15), Some("Q8_K"));
         assert_eq!(ggml_type_name(30), Some("BF16"));
         assert_eq!(ggml_type_name(1000), None);
     }
@@ -278,6 +290,8 @@ mod tests {
                 (32, 20),
                 (32, 22),
                 (32, 24),
+                (256, 84),
+                (256, 110),
                 (256, 144),
                 (256, 176),
                 (256, 210)

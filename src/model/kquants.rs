@@ -1,4 +1,4 @@
-//! The K-quants' 256-element super-blocks (Q4_K, Q5_K, Q6_K): where each
+//! The K-quants' 256-element super-blocks (Q2_K..Q6_K): where each
 //! element's quant and its sub-block's scale sit, and CPU dequantisation.
 //! `ops/repack.rs` reads the same accessors to lay the blocks out for the GPU,
 //! so the bit layout is written down once, here.
@@ -97,6 +97,91 @@ impl<'a> Q6SuperBlock<'a> {
     pub fn scale(&self, i: usize) -> i8 {
         self.scales[i] as i8
     }
+}
+
+/// The 2-bit field of element `e` in Q2_K's and Q3_K's 64 bytes: each half
+/// of 128 elements is four runs of 32; run j takes bits 2j..2j+2 of the
+/// half's 32 bytes, element l of the run byte l.
+fn crumb(qs: &[u8], e: usize) -> u8 {
+    (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3
+}
+
+/// Q2_K: sixteen bytes of 4-bit scale (low) and minimum (high), one pair
+/// per 16 elements, 64 bytes of 2-bit quants, f16 `d`, f16 `dmin`.
+pub(crate) struct Q2SuperBlock<'a> {
+    pub d: f32,
+    pub dmin: f32,
+    scales: &'a [u8],
+    qs: &'a [u8],
+}
+
+impl<'a> Q2SuperBlock<'a> {
+    pub fn new(block: &'a [u8]) -> Self {
+        Q2SuperBlock {
+            d: read_f16(&block[80..82]),
+            dmin: read_f16(&block[82..84]),
+            scales: &block[..16],
+            qs: &block[16..80],
+        }
+    }
+
+    pub fn quant(&self, e: usize) -> u8 {
+        crumb(self.qs, e)
+    }
+
+    /// The scale and minimum of the 16 elements `16 i..16 i + 16`.
+    pub fn scale_min(&self, i: usize) -> (u8, u8) {
+        (self.scales[i] & 0x0f, self.scales[i] >> 4)
+    }
+}
+
+/// Q3_K: 32 bytes of third bits, 64 bytes of 2-bit lows, twelve bytes
+/// packing sixteen 6-bit scales (one per 16 elements, stored + 32), f16 `d`.
+pub(crate) struct Q3SuperBlock<'a> {
+    pub d: f32,
+    hmask: &'a [u8],
+    qs: &'a [u8],
+    scales: &'a [u8],
+}
+
+impl<'a> Q3SuperBlock<'a> {
+    pub fn new(block: &'a [u8]) -> Self {
+        Q3SuperBlock {
+            d: read_f16(&block[108..110]),
+            hmask: &block[..32],
+            qs: &block[32..96],
+            scales: &block[96..108],
+        }
+    }
+
+    /// The 3-bit quant of element `e` (its value is (q - 4) * d * scale):
+    /// the third bit of element e is bit e / 32 of mask byte e % 32.
+    pub fn quant(&self, e: usize) -> u8 {
+        crumb(self.qs, e) | ((self.hmask[e % 32] >> (e / 32)) & 1) << 2
+    }
+
+    /// The signed scale of the 16 elements `16 i..16 i + 16`: low 4 bits in
+    /// the low (i < 8) or high nibble of byte i % 8, top 2 bits at bit
+    /// 2 (i / 4) of byte 8 + i % 4.
+    pub fn scale(&self, i: usize) -> i8 {
+        let s = self.scales;
+        let low = (s[i % 8] >> (4 * (i / 8))) & 0x0f;
+        let high = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+        (low | high << 4) as i8 - 32
+    }
+}
+
+pub(crate) fn q2_k(block: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    let b = Q2SuperBlock::new(block);
+    (0..QK_K).map(move |e| {
+        let (sc, m) = b.scale_min(e / 16);
+        (b.d * f32::from(sc)) * f32::from(b.quant(e)) - b.dmin * f32::from(m)
+    })
+}
+
+pub(crate) fn q3_k(block: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    let b = Q3SuperBlock::new(block);
+    (0..QK_K).map(move |e| (b.d * f32::from(b.scale(e / 16))) * (f32::from(b.quant(e)) - 4.0))
 }
 
 pub(crate) fn q4_k(block: &[u8]) -> impl Iterator<Item = f32> + '_ {

@@ -39,7 +39,7 @@ mod weights;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use generate::{GenerateOptions, GenerationStats, Generator};
 pub use llama::{GpuMemory, LlamaModel, PREFILL_CHUNK};
-pub use tokenizer::{Decoder, PreTokenizer, Tokenizer, TokenizerConfig};
+pub use tokenizer::{Decoder, PreTokenizer, Tokenizer, TokenizerConfig, TokenizerModel};
 
 /// Where `scripts/fetch-model.sh` puts the default model
 /// (SmolLM2-135M-Instruct, Q4_1), relative to the repository root.

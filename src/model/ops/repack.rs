@@ -5,9 +5,10 @@
 //! keeps them quantised (the same bytes, give or take padding) while giving
 //! each 32-element block aligned words and one shader layout for all types.
 //! The K-quants' super-blocks become eight such blocks, their quants re-laid
-//! in the nibble formats' order and their scales kept as packed as in the file.
+//! in the nibble formats' order (Q2_K and Q3_K: in 2-bit fields, as dense as
+//! in the file) and their scales kept as packed as in the file.
 
-use crate::model::kquants::{AffineSuperBlock, Q6SuperBlock};
+use crate::model::kquants::{AffineSuperBlock, Q2SuperBlock, Q3SuperBlock, Q6SuperBlock};
 use crate::model::{TensorType, QK, QK_K};
 use crate::{Error, Result};
 
@@ -18,14 +19,18 @@ pub struct Repacked {
     /// low). Q4_1 and Q5_1: one word per block, f16 scale low and f16 minimum
     /// high. Q4_K and Q5_K: five words per super-block, f16 d and dmin, then
     /// the eight 6-bit scales and the eight minima, a byte each. Q6_K: five
-    /// words per super-block, f16 d, then its sixteen i8 scales.
-    /// F32 and F16: empty.
+    /// words per super-block, f16 d, then its sixteen i8 scales. Q2_K: five
+    /// words per super-block, f16 d and dmin, then sixteen bytes of 4-bit
+    /// scale (low) and minimum (high). Q3_K: as Q6_K, its 6-bit scales
+    /// unpacked to i8. F32 and F16: empty.
     pub scales: Vec<u32>,
     /// Each 32-element block's values in whole words: F32 32, F16 16, Q8_0 8
     /// as stored; the nibble formats 4 words of low nibbles (byte i holds
     /// element i low and element i + 16 high), then Q5_0, Q5_1 and Q5_K one
     /// word of fifth bits (bit i: element i), Q6_K two words of 2-bit highs
-    /// (elements 0..16, then 16..32).
+    /// (elements 0..16, then 16..32). Q2_K and Q3_K have no nibbles: two words
+    /// of 2-bit lows (elements 0..16, then 16..32), then Q3_K one word of
+    /// third bits (bit i: element i).
     pub quants: Vec<u32>,
 }
 
@@ -37,18 +42,29 @@ fn words(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
     b.chunks_exact(4).map(word)
 }
 
+/// Bits `shift..shift + width` of each quant in `q[range]`, packed from bit 0.
+fn pack(q: &[u8], range: std::ops::Range<usize>, shift: u32, width: u32) -> u32 {
+    let mask = (1u32 << width) - 1;
+    range.enumerate().fold(0u32, |w, (k, i)| w | (u32::from(q[i]) >> shift & mask) << (k as u32 * width))
+}
+
 /// One 32-element block's quants (`q[i]`, `4 + high` bits each) in the
 /// nibble formats' word order.
 fn nibble_block(q: &[u8], high: u32, out: &mut Vec<u32>) {
     let bytes: Vec<u8> = (0..QK / 2).map(|i| (q[i] & 0x0f) | (q[i + QK / 2] & 0x0f) << 4).collect();
     out.extend(words(&bytes));
-    let bits = |range: std::ops::Range<usize>, width: u32| {
-        range.enumerate().fold(0u32, |w, (k, i)| w | u32::from(q[i] >> 4) << (k as u32 * width))
-    };
     match high {
-        1 => out.push(bits(0..QK, 1)),
-        2 => out.extend([bits(0..QK / 2, 2), bits(QK / 2..QK, 2)]),
+        1 => out.push(pack(q, 0..QK, 4, 1)),
+        2 => out.extend([pack(q, 0..QK / 2, 4, 2), pack(q, QK / 2..QK, 4, 2)]),
         _ => {}
+    }
+}
+
+/// One 32-element block of 2-bit quants, with a third bit for Q3_K.
+fn crumb_block(q: &[u8], third: bool, out: &mut Vec<u32>) {
+    out.extend([pack(q, 0..QK / 2, 0, 2), pack(q, QK / 2..QK, 0, 2)]);
+    if third {
+        out.push(pack(q, 0..QK, 2, 1));
     }
 }
 
@@ -104,6 +120,29 @@ pub fn repack(ty: TensorType, bytes: &[u8]) -> Result<Repacked> {
                 scales.extend(words(&sc).chain(words(&m)));
                 let q: Vec<u8> = (0..QK_K).map(|e| sb.quant(e)).collect();
                 q.chunks_exact(QK).for_each(|q| nibble_block(q, high as u32, &mut quants));
+            }
+            scales
+        }
+        TensorType::Q2_K => {
+            let mut scales = Vec::new();
+            for b in blocks {
+                let sb = Q2SuperBlock::new(b);
+                scales.push(word(&b[80..84]));
+                scales.extend(words(&b[..16]));
+                let q: Vec<u8> = (0..QK_K).map(|e| sb.quant(e)).collect();
+                q.chunks_exact(QK).for_each(|q| crumb_block(q, false, &mut quants));
+            }
+            scales
+        }
+        TensorType::Q3_K => {
+            let mut scales = Vec::new();
+            for b in blocks {
+                let sb = Q3SuperBlock::new(b);
+                scales.push(u32::from(first_half(&b[108..])));
+                let sc: Vec<u8> = (0..QK_K / 16).map(|i| sb.scale(i) as u8).collect();
+                scales.extend(words(&sc));
+                let q: Vec<u8> = (0..QK_K).map(|e| sb.quant(e)).collect();
+                q.chunks_exact(QK).for_each(|q| crumb_block(q, true, &mut quants));
             }
             scales
         }
