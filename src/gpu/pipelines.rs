@@ -231,7 +231,7 @@ mod tests {
         let (a, b) = (ctx.storage_buffer("a", 64), ctx.storage_buffer("b", 64));
         let mut enc = ctx.device().create_command_encoder(&Default::default());
         let err = ctx.dispatch(&mut enc, &pipeline, &[&a, &a], [1, 1, 1]).unwrap_err();
-        assert!(err.to_string().contains("Copy bindings 0 and 1 are one buffer"), "{err}");
+        assert!(err.to_string().contains("copy bindings 0 and 1 are one buffer"), "{err}");
         ctx.dispatch(&mut enc, &pipeline, &[&a, &b], [1, 1, 1]).unwrap();
     }
 }

@@ -66,6 +66,14 @@ pub struct SeqId {
     generation: u32,
 }
 
+#[cfg(test)]
+impl SeqId {
+    /// A handle for layout tests, of no cache.
+    pub(crate) fn for_test(index: u32) -> SeqId {
+        SeqId { cache: 0, index, generation: 0 }
+    }
+}
+
 pub(crate) struct Layer {
     pub cfg: AttentionConfig,
     /// Its page pool: the page table of the plan's entries it reads.

@@ -3,6 +3,7 @@
 //! in one small GPU buffer that is rewritten each step, so pipelines and bind
 //! groups stay valid while lengths grow.
 
+use super::pages::PageTable;
 use super::plan_layout as pl;
 use super::{KvCache, SeqId};
 use crate::attention::MAX_ROWS;
@@ -48,7 +49,6 @@ pub struct PlanEntry {
 
 pub(crate) struct Sizes {
     splits: u32,
-    words: u64,
     partial_bytes: u64,
     too_long: Option<TooLong>,
 }
@@ -67,6 +67,73 @@ struct TooLong {
 fn block_tokens(bq: u32, entries: &[PlanEntry]) -> u32 {
     let longest = entries.iter().map(|e| e.tokens).max().unwrap_or(1);
     bq.min(longest).max(1)
+}
+
+/// What a plan's layout depends on besides its entries.
+pub(crate) struct LayoutInput<'a> {
+    pub page_size: u32,
+    pub splits: u32,
+    /// Query tokens per block of each layer (repeats allowed).
+    pub block_sizes: &'a [u32],
+}
+
+/// The words of a plan (see `plan_layout`) for `entries`, whose page tables,
+/// one per pool, are `tables`, and the blocks of each block size. Pure: it
+/// reads no cache and no GPU.
+pub(crate) fn layout(
+    input: &LayoutInput,
+    entries: &[PlanEntry],
+    tables: &[&[PageTable]],
+) -> (Vec<u32>, [u32; MAX_ROWS as usize + 1]) {
+    let mut w = vec![0u32; pl::ENTRIES as usize + entries.len() * pl::ENTRY_WORDS as usize];
+    w[pl::SPLITS as usize] = input.splits;
+    w[pl::PAGE_SIZE as usize] = input.page_size;
+    w[pl::TOKENS as usize] = entries.iter().map(|e| e.tokens).sum();
+    // Token -> entry map.
+    w[pl::TOKEN_MAP as usize] = w.len() as u32;
+    for (i, e) in entries.iter().enumerate() {
+        w.extend(std::iter::repeat_n(i as u32, e.tokens as usize));
+    }
+    // Block lists for every tokens-per-block some layer uses.
+    let mut blocks = [0; MAX_ROWS as usize + 1];
+    for &bq in input.block_sizes {
+        if blocks[bq as usize] > 0 {
+            continue;
+        }
+        w[(pl::BLOCKS + bq) as usize] = w.len() as u32;
+        for (i, e) in entries.iter().enumerate() {
+            for t0 in (0..e.tokens).step_by(bq as usize) {
+                w.extend([i as u32, t0]);
+                blocks[bq as usize] += 1;
+            }
+        }
+    }
+    // Entries and their page tables, one per pool; a window's released
+    // pages read as page 0, which its kernels never reach.
+    let mut first_token = 0;
+    for (i, (e, tables)) in entries.iter().zip(tables).enumerate() {
+        let pages = e.kv_len.div_ceil(input.page_size);
+        let table = w.len() as u32;
+        for t in tables.iter() {
+            w.extend(t.logical(pages, 0));
+        }
+        let split_len = e.kv_len.div_ceil(input.splits).next_multiple_of(SPLIT_ALIGN);
+        let at = (pl::ENTRIES + i as u32 * pl::ENTRY_WORDS) as usize;
+        let entry = &mut w[at..at + pl::ENTRY_WORDS as usize];
+        for (field, value) in [
+            (pl::ENTRY_FIRST_TOKEN, first_token),
+            (pl::ENTRY_TOKENS, e.tokens),
+            (pl::ENTRY_FIRST_POS, e.first_pos),
+            (pl::ENTRY_KV_LEN, e.kv_len),
+            (pl::ENTRY_TABLE, table),
+            (pl::ENTRY_PAGES, pages),
+            (pl::ENTRY_SPLIT_LEN, split_len),
+        ] {
+            entry[field as usize] = value;
+        }
+        first_token += e.tokens;
+    }
+    (w, blocks)
 }
 
 /// The batch of one step; see the module docs. Reuse one plan across steps;
@@ -208,7 +275,7 @@ impl Plan {
         let partial_bytes = if splits > 1 { per_split * splits as u64 } else { 0 };
         self.ctx.check_buffer_size(words * 4, "the plan")?;
         self.ctx.check_buffer_size(partial_bytes, "attention partial results")?;
-        Ok(Sizes { splits, words, partial_bytes, too_long })
+        Ok(Sizes { splits, partial_bytes, too_long })
     }
 
     /// Room for `bytes` with headroom, within the adapter's buffer limits.
@@ -220,58 +287,17 @@ impl Plan {
 
     /// Lays the plan out and uploads it. Infallible: `prepare` checked it.
     pub(crate) fn write(&mut self, cache: &KvCache, entries: Vec<PlanEntry>, sizes: Sizes, can_append: bool) {
-        let page_size = cache.page_size();
-        let mut w = vec![0u32; pl::ENTRIES as usize + entries.len() * pl::ENTRY_WORDS as usize];
-        w.reserve(sizes.words as usize);
-        w[pl::SPLITS as usize] = sizes.splits;
-        w[pl::PAGE_SIZE as usize] = page_size;
-        // Token -> entry map.
-        w[pl::TOKEN_MAP as usize] = w.len() as u32;
-        for (i, e) in entries.iter().enumerate() {
-            w.extend(std::iter::repeat_n(i as u32, e.tokens as usize));
-        }
-        // Block lists for every tokens-per-block some layer uses.
-        self.blocks = [0; MAX_ROWS as usize + 1];
-        for bq in cache.layers().iter().map(|l| block_tokens(l.shape.bq, &entries)) {
-            if self.blocks[bq as usize] > 0 {
-                continue;
-            }
-            w[(pl::BLOCKS + bq) as usize] = w.len() as u32;
-            for (i, e) in entries.iter().enumerate() {
-                for t0 in (0..e.tokens).step_by(bq as usize) {
-                    w.extend([i as u32, t0]);
-                    self.blocks[bq as usize] += 1;
-                }
-            }
-        }
-        // Entries and their page tables, one per pool; a window's released
-        // pages read as page 0, which its kernels never reach.
-        let mut first_token = 0;
-        for (i, e) in entries.iter().enumerate() {
-            let tables = &cache.sequence(e.seq).expect("plan entries are live").tables;
-            let pages = e.kv_len.div_ceil(page_size);
-            let table = w.len() as u32;
-            for t in tables {
-                w.extend(t.logical(pages, 0));
-            }
-            let split_len = e.kv_len.div_ceil(sizes.splits).next_multiple_of(SPLIT_ALIGN);
-            let at = (pl::ENTRIES + i as u32 * pl::ENTRY_WORDS) as usize;
-            let entry = &mut w[at..at + pl::ENTRY_WORDS as usize];
-            for (field, value) in [
-                (pl::ENTRY_FIRST_TOKEN, first_token),
-                (pl::ENTRY_TOKENS, e.tokens),
-                (pl::ENTRY_FIRST_POS, e.first_pos),
-                (pl::ENTRY_KV_LEN, e.kv_len),
-                (pl::ENTRY_TABLE, table),
-                (pl::ENTRY_PAGES, pages),
-                (pl::ENTRY_SPLIT_LEN, split_len),
-            ] {
-                entry[field as usize] = value;
-            }
-            first_token += e.tokens;
-        }
-        w[pl::TOKENS as usize] = first_token;
-
+        let tables: Vec<&[PageTable]> = entries
+            .iter()
+            .map(|e| &cache.sequence(e.seq).expect("plan entries are live").tables[..])
+            .collect();
+        let block_sizes: Vec<u32> =
+            cache.layers().iter().map(|l| block_tokens(l.shape.bq, &entries)).collect();
+        let input =
+            LayoutInput { page_size: cache.page_size(), splits: sizes.splits, block_sizes: &block_sizes };
+        let (w, blocks) = layout(&input, &entries, &tables);
+        let first_token = entries.iter().map(|e| e.tokens).sum();
+        self.blocks = blocks;
         let bytes = w.len() as u64 * 4;
         if bytes > self.buffer.size() {
             self.buffer = self.ctx.storage_buffer("wgqa plan", self.grown(bytes));
@@ -286,5 +312,42 @@ impl Plan {
         self.tokens = first_token;
         self.splits = sizes.splits;
         self.entries = entries;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_names_every_word() {
+        let entries = [
+            PlanEntry { seq: SeqId::for_test(0), tokens: 3, first_pos: 40, kv_len: 43 },
+            PlanEntry { seq: SeqId::for_test(1), tokens: 1, first_pos: 7, kv_len: 8 },
+        ];
+        // Page size 16: the first sequence's window pool released page 0.
+        let all = PageTable { first: 0, pages: vec![5, 6, 7] };
+        let windowed = PageTable { first: 1, pages: vec![2, 3] };
+        let short = PageTable { first: 0, pages: vec![9] };
+        let tables: [&[PageTable]; 2] = [&[all, windowed], &[short.clone(), short]];
+        let input = LayoutInput { page_size: 16, splits: 2, block_sizes: &[2, 1, 2] };
+        let (w, blocks) = layout(&input, &entries, &tables);
+        assert_eq!(&w[..4], &[2, 16, 4, pl::ENTRIES + 2 * pl::ENTRY_WORDS]);
+        let map = w[pl::TOKEN_MAP as usize] as usize;
+        assert_eq!(&w[map..map + 4], &[0, 0, 0, 1]);
+        // Blocks of two tokens: (entry, first token) pairs.
+        let two = w[(pl::BLOCKS + 2) as usize] as usize;
+        assert_eq!(&w[two..two + 6], &[0, 0, 0, 2, 1, 0]);
+        assert_eq!((blocks[1], blocks[2], blocks[3]), (4, 3, 0));
+        let entry = |i: u32, field: u32| w[(pl::ENTRIES + i * pl::ENTRY_WORDS + field) as usize];
+        assert_eq!([0, 1, 2, 3].map(|f| entry(0, f)), [0, 3, 40, 43]);
+        assert_eq!([0, 1, 2, 3].map(|f| entry(1, f)), [3, 1, 7, 8]);
+        assert_eq!((entry(0, pl::ENTRY_PAGES), entry(0, pl::ENTRY_SPLIT_LEN)), (3, 64));
+        // One table per pool, each ENTRY_PAGES long; released pages read 0.
+        let t = entry(0, pl::ENTRY_TABLE) as usize;
+        assert_eq!(&w[t..t + 6], &[5, 6, 7, 0, 2, 3]);
+        let t = entry(1, pl::ENTRY_TABLE) as usize;
+        assert_eq!(&w[t..t + 2], &[9, 9]);
+        assert_eq!(w.len(), t + 2);
     }
 }
