@@ -2,7 +2,8 @@
 //! default model: perplexity on a shipped public-domain text, KV bytes per
 //! token and at 2048 tokens, and decode ms/token at a long context, for the
 //! model as shipped, expanded to MHA, MQA by each method, Variable GQA at two
-//! budgets, and f32 instead of f16 KV storage.
+//! budgets, and f32 and int8 instead of f16 KV storage (for the shipped
+//! model and calibrated MQA).
 //!
 //! ```text
 //! cargo run --release --example gqa_spectrum [-- --ctx 2048 --window 512]
@@ -111,11 +112,13 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             DType::F16,
         )?;
     }
-    variants.push(Variant {
-        name: "shipped, f32 KV".into(),
-        gguf: Gguf::open(DEFAULT_MODEL)?,
-        kv: DType::F32,
-    });
+    for kv in [DType::F32, DType::Int8] {
+        let name = format!("shipped, {} KV", kv.name());
+        variants.push(Variant { name, gguf: Gguf::open(DEFAULT_MODEL)?, kv });
+    }
+    let mqa = variants.iter().find(|v| v.name == "MQA, calibrated").expect("converted above");
+    let gguf = Gguf::from_vec(mqa.gguf.bytes().to_vec())?;
+    variants.push(Variant { name: "MQA, calibrated, int8 KV".into(), gguf, kv: DType::Int8 });
 
     println!(
         "\n| model | KV heads per layer | perplexity | KV bytes/token | KV bytes at 2048 tokens | decode ms/token at {} tokens |",

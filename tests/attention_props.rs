@@ -48,7 +48,7 @@ fn page_size() -> impl Strategy<Value = u32> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(gpu_cases(16)))]
 
     /// Multi-token decode at the end of long ragged sequences.
     #[test]

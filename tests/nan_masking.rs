@@ -37,7 +37,7 @@ fn blind_rows(run: &Run, outs: &[Vec<f32>]) -> Vec<Vec<f32>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(gpu_cases(24)))]
 
     #[test]
     fn masked_non_finite_keys_contribute_nothing(

@@ -103,7 +103,7 @@ fn extreme_accepted_scale_and_softcap_match_reference() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(gpu_cases(16)))]
 
     /// Anywhere in the accepted ranges (log-uniform up to MAX_SCALE and
     /// MAX_SOFTCAP), with queries sized so the logits stay ordinary, the GPU

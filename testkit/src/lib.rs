@@ -321,3 +321,10 @@ pub fn check(case: &str, run: &Run) {
     let got = run.gpu().unwrap_or_else(|e| panic!("{case}: {e}"));
     assert_close(case, run.cfg.dtype, &got, &run.reference());
 }
+
+/// Cases per GPU property test: `ci` by default, so the whole suite stays
+/// within CI's time, or `PROPTEST_CASES` for a deeper run
+/// (`PROPTEST_CASES=200 cargo test --test attention_props`).
+pub fn gpu_cases(ci: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(ci)
+}
