@@ -42,13 +42,17 @@ async function handle(msg) {
     postMessage({ type: MSG.RESULT, params: msg.params, result });
   } else if (msg.type === MSG.LOAD) {
     if (!ctx) throw new Error('the GPU context is not ready');
-    await model.loadModel(ctx, msg.url, postMessage);
+    await model.loadModel(ctx, msg, postMessage);
   } else if (msg.type === MSG.GENERATE) {
     await model.generate(msg.prompt, msg.options, postMessage);
   } else if (msg.type === MSG.STOP) {
     model.stop();
   } else if (msg.type === MSG.RESET) {
     model.reset(postMessage);
+  } else if (msg.type === MSG.CLEAR_CACHE) {
+    await model.clearCache(postMessage);
+  } else if (msg.type === MSG.CACHE_INFO) {
+    await model.cacheInfo(postMessage);
   }
 }
 
