@@ -38,8 +38,8 @@ export class Model {
   /**
    * Downloads a GGUF, or reads it from the browser's cache (Cache Storage)
    * where an earlier download left it whole, and loads it. A cut-off cached
-   * copy is deleted and fetched again; a failed download, or a file that
-   * fails to load, stays out of the cache.
+   * copy (its length, or its own tensor data, short) is deleted and fetched
+   * again; a failed download, or a file that fails to load, stays out of the cache.
    */
   static fromUrl(ctx: Context, url: string, onProgress?: ProgressCallback, kvTokens?: number): Promise<Model>;
   /** Loads a GGUF from its bytes (copied into wasm memory). */

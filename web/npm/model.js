@@ -63,14 +63,20 @@ export class Model {
    * download left it) and loads it. `onProgress(loaded, total, source)`,
    * `source` 'network' or 'cache'. `kvTokens` sizes the KV cache. A file
    * that does not load (not a GGUF, an architecture wgqa lacks, too big for
-   * the adapter) is not kept in the cache.
+   * the adapter) is not kept in the cache; a cached one that does not load
+   * (say, cut short before its own tensor data ends) is fetched once more.
    */
   static async fromUrl(ctx, url, onProgress, kvTokens) {
-    const bytes = await downloadModel(url, onProgress);
+    let source;
+    const bytes = await downloadModel(url, (loaded, total, from) => {
+      source = from;
+      onProgress?.(loaded, total, from);
+    });
     try {
       return new Model(ModelCore.fromBytes(ctx, bytes, kvTokens));
     } catch (e) {
       await clearModelCache(url);
+      if (source === 'cache') return Model.fromUrl(ctx, url, onProgress, kvTokens);
       throw e;
     }
   }
