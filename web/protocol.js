@@ -3,7 +3,7 @@
 // types through this one table.
 export const MSG = Object.freeze({
   // Page → worker.
-  INIT: 'init', // start WebGPU and wgqa
+  INIT: 'init', // { limits }: start WebGPU and wgqa ('default': WebGPU's default limits only)
   RUN: 'run', // { params }: one playground case
   LOAD: 'load', // { url } or { bytes, name }: load a GGUF model (replacing the loaded one once it works)
   GENERATE: 'generate', // { prompt, options }

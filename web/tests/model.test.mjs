@@ -111,6 +111,7 @@ test('the KV plot and stats show this model\'s MHA, GQA and MQA sizes', { skip }
   assert.ok(use.width >= gqa.width && mb(use.shown) - mb(gqa.shown) < 16 * 3 * 64 * 4 * 30 / 1e6, `in use ${use.shown}`);
   assert.match(await page.locator('#kv-in-use').textContent(), /^[\d.]+ (MB|kB)$/);
   assert.match(await page.locator('#adapter-name').textContent(), /\S/);
+  assert.match(await page.locator('#adapter-limits').textContent(), /^all the adapter offers: storage bindings up to [\d.]+ (MB|GB)$/);
   assert.match(await page.locator('#adapter-f16').textContent(), /^(used|offered|not available)/);
   await mkdir(TARGET, { recursive: true });
   await page.screenshot({ path: `${TARGET}web-model.png`, fullPage: true });

@@ -19,7 +19,8 @@ let loaded;
 
 before(async () => {
   if (skip) return;
-  demo = await openDemo('#playground');
+  // The page's own worker runs with default limits too (and loads no model in this view).
+  demo = await openDemo('?limits=default#playground');
   await waitReady(demo.page);
   loaded = await demo.page.evaluate(async (url) => {
     const wgqa = await import('/wgqa/index.js');
@@ -41,9 +42,10 @@ const inPage = (body, arg) => demo.page.evaluate(async ([src, a]) => new Functio
 /** `body`'s thrown Error as { isError, message }, or { threw: false }. */
 const thrown = (body) => inPage(`try { ${body}; return { threw: false }; } catch (e) { return { isError: e instanceof Error, message: e.message }; }`);
 
-test('with only default limits, SmolLM2 downloads and loads', { skip }, () => {
+test('with only default limits, SmolLM2 downloads and loads, and the page says which limits it has', { skip }, async () => {
   assert.equal(loaded.binding, DEFAULT_BINDING);
   assert.deepEqual(loaded.sources, ['network']);
+  assert.equal(await demo.page.locator('#adapter-limits').textContent(), "WebGPU's defaults (?limits=default): storage bindings up to 134.22 MB");
 });
 
 test('a model past the default limits names the limit and both sizes', { skip, timeout: 120_000 }, async () => {
