@@ -86,7 +86,8 @@ impl From<&GenerationStats> for Stats {
 
 #[wasm_bindgen(js_class = ModelCore)]
 impl WasmModel {
-    /// Loads a GGUF from its bytes (copied into wasm memory).
+    /// Loads a GGUF from its bytes (copied into wasm memory). `kvTokens`
+    /// sizes the KV cache (default 2048, or the model's context if shorter).
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(
         ctx: &WasmContext,
