@@ -19,7 +19,7 @@ npm_dir=target/npm
 rm -rf "$npm_dir"
 mkdir -p "$npm_dir"
 wasm-bindgen --target web --out-dir "$npm_dir" "$target_dir/wasm32-unknown-unknown/release/wgqa.wasm"
-cp web/npm/index.js web/npm/index.d.ts web/npm/README.md "$npm_dir/"
+cp web/npm/index.js web/npm/index.d.ts web/npm/model.js web/npm/download.js web/npm/README.md "$npm_dir/"
 # The package version follows the crate's.
 node -e 'const fs = require("fs"); const p = JSON.parse(fs.readFileSync(process.argv[1])); p.version = process.argv[2]; fs.writeFileSync(process.argv[3], JSON.stringify(p, null, 2) + "\n")' \
     web/npm/package.json "$version" "$npm_dir/package.json"

@@ -17,6 +17,7 @@ cargo test "$@"
 $rust_only && exit 0
 
 # --- Browser: build the wasm and npm package, then drive them in Chromium ---
-# (web/tests: playground vs reference for MHA/GQA/MQA, JS errors, npm pack.)
+# (web/tests: playground vs reference for MHA/GQA/MQA, JS errors, the model page,
+# the Model API: streams, chat, cached downloads, default limits; npm pack.)
 scripts/build-web.sh
 node --test --test-timeout=400000 web/tests/

@@ -27,6 +27,27 @@ fn adapter_errors() {
     assert!(matches!(err, Error::AdapterLimit { limit: "maxStorageBufferBindingSize", .. }), "{err}");
 }
 
+/// WebGPU's default limits on request: a cache one layer of which needs more
+/// than the default 128 MiB binding names that limit and both sizes.
+#[test]
+fn default_limits_are_requested_and_reported() {
+    let opts = ContextOptions { default_limits: true, ..Default::default() };
+    let ctx = pollster::block_on(GpuContext::with_options(opts)).unwrap();
+    let binding = wgpu::Limits::default().max_storage_buffer_binding_size;
+    assert_eq!(ctx.limits().max_storage_buffer_binding_size, binding);
+    // 2 KV heads x 64 dims x 4 bytes = 512 bytes a token: 2^18 + 16 tokens overflow by one page.
+    let cfg = AttentionConfig::new(4, 2, 64).unwrap();
+    let err = KvCache::new(&ctx, KvCacheConfig::uniform(cfg, 1, 16, (1 << 18) + 16)).err().unwrap();
+    let needed = ((1u64 << 18) + 16) * 512;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the adapter cannot hold one layer's K or V pages: needs maxStorageBufferBindingSize >= {needed}, \
+             the adapter has {binding}"
+        )
+    );
+}
+
 #[test]
 fn cache_config_errors() {
     let ctx = ctx();

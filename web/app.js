@@ -4,6 +4,7 @@
 // switches between them.
 import { modelView } from './model-view.js';
 import { playgroundView } from './playground-view.js';
+import { formatBytes } from './kv-plot.js';
 import { MSG } from './protocol.js';
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +38,7 @@ function showAdapter(a) {
   $('adapter-vendor').textContent = a.vendor || '—';
   $('adapter-f16').textContent = featureUse(a.shaderF16, a.offersF16, 'native f16', 'f16 packed in u32');
   $('adapter-subgroups').textContent = featureUse(a.subgroups, a.offersSubgroups, 'subgroup sums', 'workgroup-memory fallback');
+  $('adapter-limits').textContent = `${a.limits === 'default' ? "WebGPU's defaults (?limits=default)" : 'all the adapter offers'}: storage bindings up to ${formatBytes(a.maxStorageBufferBindingSize)}`;
   $('adapter-runs-on').textContent = a.runsOnCpu
     ? 'the CPU: this WebGPU adapter is a software rasteriser, so expect CPU speeds (a few tokens/s for this model), far below a GPU\'s'
     : `a GPU (kernels tiled for a ${a.tiling.replace('-', ' ')})`;
@@ -74,7 +76,8 @@ function start(playground) {
       playground.handle(data);
     }
   };
-  worker.postMessage({ type: MSG.INIT });
+  // `?limits=default` asks for WebGPU's default limits only, as the smallest adapter has.
+  worker.postMessage({ type: MSG.INIT, limits: new URLSearchParams(location.search).get('limits') ?? undefined });
 }
 
 addEventListener('hashchange', showView);

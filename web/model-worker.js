@@ -1,29 +1,38 @@
 // The worker's side of the model view: loads a GGUF through wgqa's Model
-// and streams generated text back as messages (protocol.js).
-import { Model } from './wgqa/index.js';
+// (from a URL, cached by the package, or from dropped bytes) and streams
+// generated text back as messages (protocol.js).
+import { Model, cachedModels, clearModelCache } from './wgqa/index.js';
 import { MSG } from './protocol.js';
 
 let model;
 
-/** Posts download progress at most every 100 ms (fetch yields ~64 KB chunks). */
-function throttled(post) {
+/** Posts read progress at most every 100 ms (fetch yields ~64 KB chunks); remembers the source. */
+function throttled(post, seen) {
   let last = 0;
-  return (loaded, total) => {
+  return (loaded, total, source) => {
+    seen.source = source;
     const now = performance.now();
     if (now - last < 100 && loaded !== total) return;
     last = now;
-    post({ type: MSG.LOAD_PROGRESS, loaded, total });
+    post({ type: MSG.LOAD_PROGRESS, loaded, total, source });
   };
 }
 
-/** Loads the model at `url` (dropping any previous one); posts 'loaded' with its shape. */
-export async function loadModel(ctx, url, post) {
+/**
+ * Loads `{ url }` or `{ bytes, name }`; the loaded model stays until the new
+ * one works. Posts 'loaded' with its shape, then what the cache holds.
+ */
+export async function loadModel(ctx, { url, bytes, name }, post) {
+  const seen = { source: 'file' };
+  const next = bytes ? Model.fromBytes(ctx, new Uint8Array(bytes)) : await Model.fromUrl(ctx, url, throttled(post, seen));
   model?.free();
-  model = undefined;
-  model = await Model.fromUrl(ctx, url, throttled(post));
+  model = next;
   post({
     type: MSG.LOADED,
     info: {
+      name: name ?? decodeURIComponent(url.split('/').pop()),
+      source: seen.source,
+      chatTemplate: model.chatTemplate ?? null,
       qHeads: model.qHeads,
       kvHeads: model.kvHeads,
       headDim: model.headDim,
@@ -35,21 +44,24 @@ export async function loadModel(ctx, url, post) {
       bytesPerToken: { mha: model.kvBytesPerToken(model.qHeads), gqa: model.kvBytesPerToken(model.kvHeads), mqa: model.kvBytesPerToken(1) },
     },
   });
+  await cacheInfo(post);
 }
 
-/** Generates, posting each piece of text with the decode rate so far. */
-export async function generate(prompt, options, post) {
+/** Streams a generation (a chat turn when `options.chat`), posting each piece with the decode rate so far. */
+export async function generate(prompt, { chat, ...options }, post) {
   if (!model) throw new Error('no model is loaded');
-  let pieces = 0;
+  const pieces = chat ? model.streamChat([{ role: 'user', content: prompt }], options) : model.stream(prompt, options);
+  let count = 0;
   let first;
-  const stats = await model.generate(prompt, options, (text) => {
+  for await (const text of pieces) {
     const now = performance.now();
     first ??= now;
-    pieces += 1;
+    count += 1;
     // Rate over the pieces after the first (which also waited for the prefill).
-    const tokensPerSecond = pieces > 1 ? ((pieces - 1) * 1000) / (now - first) : null;
-    post({ type: MSG.TOKEN, text, pieces, tokensPerSecond });
-  });
+    const tokensPerSecond = count > 1 ? ((count - 1) * 1000) / (now - first) : null;
+    post({ type: MSG.TOKEN, text, pieces: count, tokensPerSecond });
+  }
+  const stats = model.stats;
   // A wasm-bindgen object does not survive postMessage; copy its fields.
   const plain = {};
   for (const k of ['promptTokens', 'generatedTokens', 'contextTokens', 'prefillTokensPerSecond', 'decodeTokensPerSecond', 'kvBytesInUse', 'kvCapacityBytes', 'stopReason']) plain[k] = stats[k];
@@ -64,4 +76,13 @@ export function stop() {
 export function reset(post) {
   model?.reset();
   post({ type: MSG.RESET_DONE });
+}
+
+export async function cacheInfo(post) {
+  post({ type: MSG.CACHED, entries: await cachedModels() });
+}
+
+export async function clearCache(post) {
+  await clearModelCache();
+  await cacheInfo(post);
 }

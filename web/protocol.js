@@ -3,20 +3,23 @@
 // types through this one table.
 export const MSG = Object.freeze({
   // Page → worker.
-  INIT: 'init', // start WebGPU and wgqa
+  INIT: 'init', // { limits }: start WebGPU and wgqa ('default': WebGPU's default limits only)
   RUN: 'run', // { params }: one playground case
-  LOAD: 'load', // { url }: load a GGUF model
+  LOAD: 'load', // { url } or { bytes, name }: load a GGUF model (replacing the loaded one once it works)
   GENERATE: 'generate', // { prompt, options }
   STOP: 'stop', // end the generation in progress
   RESET: 'reset', // forget the conversation
+  CLEAR_CACHE: 'clear-cache', // delete the downloaded models kept in the browser's cache
+  CACHE_INFO: 'cache-info', // ask what the cache holds
   // Worker → page.
   READY: 'ready', // { adapter }: what the adapter offers and wgqa uses
   PROGRESS: 'progress', // { step }: a playground decode step is done
   RESULT: 'result', // { params, result }: a playground case's figures
-  LOAD_PROGRESS: 'load-progress', // { loaded, total }: download bytes
-  LOADED: 'loaded', // { info }: the model's shape and KV sizes
+  LOAD_PROGRESS: 'load-progress', // { loaded, total, source }: bytes read, source 'network' or 'cache'
+  LOADED: 'loaded', // { info }: the model's name, shape, KV sizes and where its bytes came from
   TOKEN: 'token', // { text, pieces, tokensPerSecond }
   DONE: 'done', // { stats }: a generation ended
   RESET_DONE: 'reset-done',
+  CACHED: 'cached', // { entries: [{ url, bytes }] }: what the cache holds now
   ERROR: 'error', // { during, message }: `during` is the failed request's type
 });

@@ -54,7 +54,9 @@ export function serve(root, port = 0, models = MODELS) {
       'content-length': size,
       'cache-control': 'no-store',
     });
-    createReadStream(file).pipe(res);
+    // HEAD (the page asks which models are present) gets no body.
+    if (req.method === 'HEAD') res.end();
+    else createReadStream(file).pipe(res);
   });
   return new Promise((ok, fail) => {
     server.once('error', fail);

@@ -9,6 +9,8 @@ import { measure } from './playground-worker.js';
 import * as model from './model-worker.js';
 
 let ctx;
+// The limits the page asked for ('default' or undefined: the adapter's).
+let limits;
 // The playground's contexts by kernel tiling; 'auto' is `ctx`.
 const tiled = new Map();
 
@@ -30,25 +32,30 @@ async function offered() {
 async function handle(msg) {
   if (msg.type === MSG.INIT) {
     await load();
-    ctx = await Context.create();
+    limits = msg.limits;
+    ctx = await Context.create(undefined, undefined, undefined, limits);
     tiled.set('auto', ctx);
-    const a = { name: ctx.adapterName, shaderF16: ctx.shaderF16, subgroups: ctx.subgroups, tiling: ctx.tiling, runsOnCpu: ctx.runsOnCpu };
+    const a = { name: ctx.adapterName, shaderF16: ctx.shaderF16, subgroups: ctx.subgroups, tiling: ctx.tiling, runsOnCpu: ctx.runsOnCpu, limits: limits ?? 'adapter', maxStorageBufferBindingSize: ctx.maxStorageBufferBindingSize };
     postMessage({ type: MSG.READY, adapter: { ...(await offered()), ...a } });
   } else if (msg.type === MSG.RUN) {
     if (!ctx) throw new Error('the GPU context is not ready');
     const tiling = msg.params.tiling ?? 'auto';
-    if (!tiled.has(tiling)) tiled.set(tiling, await Context.create(undefined, undefined, tiling));
+    if (!tiled.has(tiling)) tiled.set(tiling, await Context.create(undefined, undefined, tiling, limits));
     const result = await measure(tiled.get(tiling), msg.params, (step) => postMessage({ type: MSG.PROGRESS, step }));
     postMessage({ type: MSG.RESULT, params: msg.params, result });
   } else if (msg.type === MSG.LOAD) {
     if (!ctx) throw new Error('the GPU context is not ready');
-    await model.loadModel(ctx, msg.url, postMessage);
+    await model.loadModel(ctx, msg, postMessage);
   } else if (msg.type === MSG.GENERATE) {
     await model.generate(msg.prompt, msg.options, postMessage);
   } else if (msg.type === MSG.STOP) {
     model.stop();
   } else if (msg.type === MSG.RESET) {
     model.reset(postMessage);
+  } else if (msg.type === MSG.CLEAR_CACHE) {
+    await model.clearCache(postMessage);
+  } else if (msg.type === MSG.CACHE_INFO) {
+    await model.cacheInfo(postMessage);
   }
 }
 

@@ -43,6 +43,10 @@ pub struct ContextOptions {
     /// Tile the kernels for this kind of adapter instead of the one the
     /// adapter reports (for testing every tiling on one machine).
     pub adapter_class: Option<AdapterClass>,
+    /// Request WebGPU's default limits instead of all the adapter offers:
+    /// shows that a program fits any WebGPU adapter (a size past them is an
+    /// [`Error::AdapterLimit`] naming the limit).
+    pub default_limits: bool,
 }
 
 /// The kind of adapter, which sets how the attention kernel lays out its
@@ -145,7 +149,10 @@ impl GpuContext {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgqa"),
                 required_features: features,
-                required_limits: adapter.limits(),
+                required_limits: match opts.default_limits {
+                    true => wgpu::Limits::default(),
+                    false => adapter.limits(),
+                },
                 ..Default::default()
             })
             .await

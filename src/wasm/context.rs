@@ -20,11 +20,15 @@ impl WasmContext {
     /// "auto" (use when the adapter has it; the default), "off" (test the
     /// fallback) or "require" (fail without it). `tiling` lays the kernels
     /// out for "cpu", "integrated-gpu" or "discrete-gpu" adapters; "auto"
-    /// (the default) takes the class the browser describes.
+    /// (the default) takes the class the browser describes. `limits`:
+    /// "adapter" (the default) requests all the adapter offers, "default"
+    /// only WebGPU's default limits, which every adapter has (so a size past
+    /// them fails here as it would on the smallest adapter, naming the limit).
     pub async fn create(
         f16: Option<String>,
         subgroups: Option<String>,
         tiling: Option<String>,
+        limits: Option<String>,
     ) -> Result<WasmContext, JsError> {
         // wgpu's own message for a missing `navigator.gpu` is about drivers;
         // say plainly that the browser lacks WebGPU instead.
@@ -43,11 +47,19 @@ impl WasmContext {
                 ))
             })?,
         };
+        let default_limits = match limits.as_deref() {
+            None | Some("adapter") => false,
+            Some("default") => true,
+            Some(other) => {
+                return Err(invalid(format!("limits must be \"adapter\" or \"default\", got {other:?}")))
+            }
+        };
         let opts = ContextOptions {
             adapter: None,
             f16: feature_use("f16", f16)?,
             subgroups: feature_use("subgroups", subgroups)?,
             adapter_class: Some(adapter_class),
+            default_limits,
         };
         Ok(WasmContext { ctx: GpuContext::with_options(opts).await?, reported })
     }
@@ -82,7 +94,8 @@ impl WasmContext {
         self.ctx.capabilities().subgroups
     }
 
-    /// The largest storage buffer binding, in bytes (bounds a KV-cache page pool).
+    /// The largest storage buffer binding the device has, in bytes (bounds
+    /// a weight matrix and one layer's KV-cache pages).
     #[wasm_bindgen(getter, js_name = maxStorageBufferBindingSize)]
     pub fn max_storage_buffer_binding_size(&self) -> f64 {
         self.ctx.limits().max_storage_buffer_binding_size as f64

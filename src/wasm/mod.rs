@@ -5,9 +5,9 @@
 //! reach a panic (which would trap as `unreachable` in wasm).
 
 mod cache;
+mod chat;
 mod config;
 mod context;
-mod fetch;
 mod model;
 mod options;
 mod reference;

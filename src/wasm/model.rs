@@ -1,5 +1,6 @@
-//! `Model`: a llama GGUF on the GPU with its tokenizer, generating text
-//! token by token into a JS callback.
+//! `ModelCore`: a llama GGUF on the GPU with its tokenizer, generating text
+//! token by token into a JS callback. The npm package's `Model` (in
+//! `web/npm/model.js`) wraps it with downloads, streams and chat.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -8,8 +9,8 @@ use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::chat::{parse_messages, template_name};
 use super::context::WasmContext;
-use super::fetch::fetch_bytes;
 use super::options::parse_generate_options;
 use super::{invalid, rejection};
 use crate::model::{
@@ -21,14 +22,16 @@ use crate::{AttentionConfig, GpuContext};
 /// ~47 MB for SmolLM2-135M's f16 cache.
 const DEFAULT_KV_TOKENS: u32 = 2048;
 
-/// A loaded model. Create with `Model.fromUrl()` or `Model.fromBytes()`.
-#[wasm_bindgen(js_name = Model)]
+/// A loaded model. Create with `ModelCore.fromBytes()` (the npm package's
+/// `Model.fromUrl()` downloads, caches and calls it).
+#[wasm_bindgen(js_name = ModelCore)]
 pub struct WasmModel {
     // Shared with the running generation's future, which holds the borrow
     // across GPU awaits; `stop()` and the getters never touch it.
     generator: Rc<RefCell<Generator>>,
     stop: Rc<Cell<bool>>,
     last: Rc<RefCell<Option<Stats>>>,
+    template: Option<ChatTemplate>,
     layers: Vec<AttentionConfig>,
     context_length: u32,
     kv_capacity_tokens: f64,
@@ -81,26 +84,10 @@ impl From<&GenerationStats> for Stats {
     }
 }
 
-#[wasm_bindgen(js_class = Model)]
+#[wasm_bindgen(js_class = ModelCore)]
 impl WasmModel {
-    /// Downloads a GGUF and loads it; `onProgress(loadedBytes, totalBytes)`
-    /// follows the download (total is 0 when the server does not say).
-    /// `kvTokens` sizes the KV cache (default 2048, at most the model's context).
-    #[wasm_bindgen(js_name = fromUrl)]
-    pub async fn from_url(
-        ctx: &WasmContext,
-        url: String,
-        #[wasm_bindgen(js_name = onProgress)] on_progress: Option<Function>,
-        #[wasm_bindgen(js_name = kvTokens)] kv_tokens: Option<u32>,
-    ) -> Result<WasmModel, JsError> {
-        // The context is cloned before the first await: the borrow of `ctx`
-        // must not outlive this synchronous part.
-        let gpu = ctx.ctx.clone();
-        let bytes = fetch_bytes(&url, on_progress.as_ref()).await?;
-        Self::load(&gpu, bytes, kv_tokens)
-    }
-
-    /// Loads a GGUF from its bytes (copied into wasm memory).
+    /// Loads a GGUF from its bytes (copied into wasm memory). `kvTokens`
+    /// sizes the KV cache (default 2048, or the model's context if shorter).
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(
         ctx: &WasmContext,
@@ -166,6 +153,25 @@ impl WasmModel {
         generator.reset()?;
         *self.last.borrow_mut() = None;
         Ok(())
+    }
+
+    /// The prompt the model's chat template makes of `messages` (an array
+    /// of `{ role, content }`, roles "system", "user" or "assistant"),
+    /// ending where the assistant's reply begins. Throws a readable `Error`
+    /// for a malformed conversation or a model without a known template.
+    #[wasm_bindgen(js_name = renderChat)]
+    pub fn render_chat(&self, messages: JsValue) -> Result<String, JsError> {
+        let template = self.template.as_ref().ok_or_else(|| {
+            invalid("this model declares no chat template wgqa can render (ChatML, Llama-3 or Gemma)".into())
+        })?;
+        Ok(template.render(&parse_messages(&messages)?, true))
+    }
+
+    /// "chatml", "llama3" or "gemma"; `undefined` when the model has no
+    /// template wgqa can render.
+    #[wasm_bindgen(getter, js_name = chatTemplate)]
+    pub fn chat_template(&self) -> Option<String> {
+        self.template.as_ref().map(|t| template_name(t).into())
     }
 
     /// The last generation's stats, or `undefined` before the first (or after `reset`).
@@ -239,7 +245,8 @@ impl WasmModel {
             context_length: config.context_length,
             kv_capacity_tokens: cache.capacity_tokens() as f64,
             kv_capacity_bytes: cache.capacity_bytes() as f64,
-            generator: Rc::new(RefCell::new(Generator::new(model, tokenizer, template))),
+            generator: Rc::new(RefCell::new(Generator::new(model, tokenizer, template.clone()))),
+            template,
             stop: Rc::new(Cell::new(false)),
             last: Rc::new(RefCell::new(None)),
         })

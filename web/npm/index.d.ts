@@ -1,6 +1,6 @@
-import type { InitInput } from './wgqa.js';
+import type { Context, InitInput, Stats } from './wgqa.js';
 
-export { AttentionConfig, Context, KvCache, Model, Sequence, Stats, referenceAttention, referenceTolerance } from './wgqa.js';
+export { AttentionConfig, Context, KvCache, Sequence, Stats, referenceAttention, referenceTolerance } from './wgqa.js';
 export type { InitInput } from './wgqa.js';
 
 /**
@@ -8,3 +8,85 @@ export type { InitInput } from './wgqa.js';
  * With no argument the module is fetched from next to this file.
  */
 export function load(source?: InitInput | Promise<InitInput>): Promise<void>;
+
+/** Where the bytes of a model file came from. */
+export type DownloadSource = 'network' | 'cache';
+
+/** Called as a model file arrives; `total` is 0 when the server does not say. */
+export type ProgressCallback = (loaded: number, total: number, source: DownloadSource) => void;
+
+/** Options of `generate()`, `stream()`, `chat()` and `streamChat()`; all optional (greedy, 128 tokens). */
+export interface GenerateOptions {
+  maxTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** `generate()`/`stream()` only: wrap the prompt as one user turn in the chat template. */
+  chat?: boolean;
+}
+
+/** One turn of a conversation. A system message may only come first; the last is the user's. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** A llama-family GGUF on the GPU with its tokenizer and chat template. */
+export class Model {
+  private constructor();
+  /**
+   * Downloads a GGUF, or reads it from the browser's cache (Cache Storage)
+   * where an earlier download left it whole, and loads it. A cut-off cached
+   * copy (its length, or its own tensor data, short) is deleted and fetched
+   * again; a failed download, or a file that fails to load, stays out of the cache.
+   */
+  static fromUrl(ctx: Context, url: string, onProgress?: ProgressCallback, kvTokens?: number): Promise<Model>;
+  /** Loads a GGUF from its bytes (copied into wasm memory). */
+  static fromBytes(ctx: Context, bytes: Uint8Array, kvTokens?: number): Model;
+
+  /** Generates after `prompt`, calling `onToken(text)` with each piece as it decodes. */
+  generate(prompt: string, options?: GenerateOptions, onToken?: (text: string) => void): Promise<Stats>;
+  /**
+   * The same generation as an async iterator of text pieces; its return value
+   * is the Stats. Leaving the loop early stops the generation (then `stats`
+   * has stopReason "stopped").
+   */
+  stream(prompt: string, options?: GenerateOptions): AsyncGenerator<string, Stats, undefined>;
+  /** The prompt the model's chat template makes of `messages`, ending where the reply begins. */
+  renderChat(messages: ChatMessage[]): string;
+  /** Answers the conversation, calling `onToken(text)` per piece. */
+  chat(messages: ChatMessage[], options?: GenerateOptions, onToken?: (text: string) => void): Promise<Stats>;
+  /** `chat()` as an async iterator of text pieces returning the Stats. */
+  streamChat(messages: ChatMessage[], options?: GenerateOptions): AsyncGenerator<string, Stats, undefined>;
+  /** Ends a running generation before its next token. */
+  stop(): void;
+  /** Empties the KV cache; throws while a generation runs. */
+  reset(): void;
+  /** Frees the model's GPU memory. */
+  free(): void;
+  /** K and V bytes a token takes over all layers if each had `kvHeads` KV heads. */
+  kvBytesPerToken(kvHeads: number): number;
+
+  /** The last generation's Stats; undefined before the first or after `reset()`. */
+  readonly stats: Stats | undefined;
+  /** 'chatml', 'llama3' or 'gemma'; undefined when the model has none wgqa can render. */
+  readonly chatTemplate: string | undefined;
+  readonly qHeads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly layers: number;
+  readonly contextLength: number;
+  readonly kvCapacityTokens: number;
+  readonly kvCapacityBytes: number;
+}
+
+/**
+ * The bytes of the file at `url`, from the browser's cache when it holds all
+ * of it, else downloaded (and then cached). Rejects with an Error naming the URL.
+ */
+export function downloadModel(url: string, onProgress?: ProgressCallback): Promise<Uint8Array>;
+/** The model files in the browser's cache. */
+export function cachedModels(): Promise<{ url: string; bytes: number }[]>;
+/** Deletes the cached copy of `url`, or every cached model; resolves to whether anything went. */
+export function clearModelCache(url?: string): Promise<boolean>;

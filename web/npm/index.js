@@ -1,8 +1,11 @@
-// The `wgqa` npm package: the wasm-bindgen output plus a `load()` that
-// instantiates the module once, however many callers ask for it.
+// The `wgqa` npm package: the wasm-bindgen output, the JS `Model` over its
+// `ModelCore` (model.js), cached downloads (download.js), and a `load()`
+// that instantiates the module once, however many callers ask for it.
 import init from './wgqa.js';
 
-export { AttentionConfig, Context, KvCache, Model, Sequence, Stats, referenceAttention, referenceTolerance } from './wgqa.js';
+export { AttentionConfig, Context, KvCache, Sequence, Stats, referenceAttention, referenceTolerance } from './wgqa.js';
+export { Model } from './model.js';
+export { cachedModels, clearModelCache, downloadModel } from './download.js';
 
 let ready;
 

@@ -9,23 +9,21 @@ import { MODELS } from '../serve.mjs';
 import { openDemo, TARGET, waitReady } from './harness.mjs';
 
 const MODEL = 'SmolLM2-135M-Instruct.Q4_1.gguf';
+const GEMMA = 'gemma-3-270m-q4_k_m.gguf';
 const skip = existsSync(MODELS + MODEL) ? false : `models/${MODEL} is missing: run scripts/fetch-model.sh first`;
 const figures = {};
 let demo;
+/** The load status after the first load, before any test changes it. */
+let firstStatus;
 
 before(async () => {
   if (skip) return;
   demo = await openDemo();
   await waitReady(demo.page);
   const started = performance.now();
-  await demo.page.waitForFunction(
-    () => !document.getElementById('generate').disabled || /could not/.test(document.getElementById('load-status').textContent),
-    null,
-    { timeout: 240_000 },
-  );
+  firstStatus = await loadSettled(demo.page);
   figures.loadSeconds = (performance.now() - started) / 1000;
-  const status = await demo.page.locator('#load-status').textContent();
-  assert.match(status, /^Loaded:/, `load status: ${status}`);
+  assert.match(firstStatus, /^Loaded:/, `load status: ${firstStatus}`);
 }, { timeout: 300_000 });
 
 after(async () => {
@@ -35,6 +33,16 @@ after(async () => {
     await demo.close();
   }
 });
+
+/** Waits until the page has a model loaded or says why not; resolves to the load status. */
+async function loadSettled(page) {
+  await page.waitForFunction(
+    () => !document.getElementById('generate').disabled || /could not/.test(document.getElementById('load-status').textContent),
+    null,
+    { timeout: 240_000 },
+  );
+  return page.locator('#load-status').textContent();
+}
 
 /** Types a prompt, sets greedy options, presses Generate; resolves to the generated text and the pieces seen streaming. */
 async function generate(page, prompt, { maxTokens }) {
@@ -103,6 +111,7 @@ test('the KV plot and stats show this model\'s MHA, GQA and MQA sizes', { skip }
   assert.ok(use.width >= gqa.width && mb(use.shown) - mb(gqa.shown) < 16 * 3 * 64 * 4 * 30 / 1e6, `in use ${use.shown}`);
   assert.match(await page.locator('#kv-in-use').textContent(), /^[\d.]+ (MB|kB)$/);
   assert.match(await page.locator('#adapter-name').textContent(), /\S/);
+  assert.match(await page.locator('#adapter-limits').textContent(), /^all the adapter offers: storage bindings up to [\d.]+ (MB|GB)$/);
   assert.match(await page.locator('#adapter-f16').textContent(), /^(used|offered|not available)/);
   await mkdir(TARGET, { recursive: true });
   await page.screenshot({ path: `${TARGET}web-model.png`, fullPage: true });
@@ -138,5 +147,54 @@ test('a 404 URL and a non-GGUF file reject with readable Errors', { skip, timeou
     assert.equal(r.isError, true, JSON.stringify(r));
     assert.match(r.message, /GGUF|magic/i);
   }
+  assert.deepEqual(demo.errors, []);
+});
+
+/** Waits for the load status to change from `before`; resolves to the new one. */
+async function nextStatus(page, before) {
+  await page.waitForFunction((b) => document.getElementById('load-status').textContent !== b && !/^Loading/.test(document.getElementById('load-status').textContent), before, { timeout: 60_000 });
+  return page.locator('#load-status').textContent();
+}
+
+test('the picker lists SmolLM2, Gemma 3, a URL and a file; a bad URL is a readable error', { skip, timeout: 60_000 }, async () => {
+  const { page } = demo;
+  const options = await page.$$eval('#model-pick option', (os) => os.map((o) => ({ value: o.value, text: o.textContent, disabled: o.disabled })));
+  assert.deepEqual(options.map((o) => o.value), [`/models/${MODEL}`, `/models/${GEMMA}`, 'url', 'file']);
+  assert.equal(options[0].disabled, false);
+  // Gemma 3 can be picked exactly when its file is on the server.
+  assert.equal(options[1].disabled, !existsSync(MODELS + GEMMA), JSON.stringify(options[1]));
+  await page.selectOption('#model-pick', 'url');
+  await page.fill('#model-url', '/models/no-such-model.gguf');
+  const before = await page.locator('#load-status').textContent();
+  await page.click('#model-load');
+  const status = await nextStatus(page, before);
+  assert.equal(status, 'The model could not be loaded: could not fetch /models/no-such-model.gguf: HTTP 404 Not Found (SmolLM2-135M-Instruct.Q4_1 is still loaded)');
+  assert.equal(await page.locator('#generate').isDisabled(), false, 'the loaded model still answers');
+});
+
+test('a dropped file that is not a GGUF is a readable error on the page', { skip, timeout: 60_000 }, async () => {
+  const { page } = demo;
+  const before = await page.locator('#load-status').textContent();
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.items.add(new File(['not a model at all'], 'notes.gguf'));
+    document.getElementById('model').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+  });
+  const status = await nextStatus(page, before);
+  assert.match(status, /^The model could not be loaded: .*(GGUF|magic)/i);
+});
+
+test('a reload reads the model from the browser\'s cache; "Clear downloaded models" empties it', { skip, timeout: 300_000 }, async () => {
+  const { page } = demo;
+  assert.match(firstStatus, /Downloaded, and kept in the browser's cache\.$/);
+  const started = performance.now();
+  await page.reload();
+  await waitReady(page);
+  const status = await loadSettled(page);
+  figures.cachedLoadSeconds = (performance.now() - started) / 1000;
+  assert.match(status, /^Loaded: .* Read from the browser's cache\.$/, status);
+  await page.waitForFunction(() => /^Cached: 1 model/.test(document.getElementById('cache-status').textContent));
+  await page.click('#clear-cache');
+  await page.waitForFunction(() => document.getElementById('cache-status').textContent === 'Cache empty');
   assert.deepEqual(demo.errors, []);
 });

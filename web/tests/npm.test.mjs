@@ -11,7 +11,9 @@ import { promisify } from 'node:util';
 import { TARGET } from './harness.mjs';
 
 const run = promisify(execFile);
-const NAMES = ['AttentionConfig', 'Context', 'KvCache', 'Model', 'Sequence', 'Stats', 'load', 'referenceAttention', 'referenceTolerance'];
+const NAMES = ['AttentionConfig', 'Context', 'KvCache', 'Model', 'Sequence', 'Stats', 'cachedModels', 'clearModelCache', 'downloadModel', 'load', 'referenceAttention', 'referenceTolerance'];
+// Written in JS by the package (web/npm/), not by wasm-bindgen.
+const WRAPPER = ['Model', 'cachedModels', 'clearModelCache', 'downloadModel', 'load'];
 
 test('npm pack, install into a fresh project, import', { timeout: 120_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'wgqa-npm-'));
@@ -51,8 +53,12 @@ test('npm pack, install into a fresh project, import', { timeout: 120_000 }, asy
     const bindings = await readFile(join(pkgDir, 'wgqa.d.ts'), 'utf8');
     for (const name of NAMES) {
       assert.ok(dts.includes(name), `index.d.ts lacks ${name}`);
-      if (name !== 'load') assert.match(bindings, new RegExp(`export (class|function) ${name}\\b`));
+      const declared = WRAPPER.includes(name) ? dts : bindings;
+      assert.match(declared, new RegExp(`export (class|function) ${name}\\b`));
     }
+    // The Model's stream and chat, typed.
+    assert.match(dts, /stream\(prompt: string, options\?: GenerateOptions\): AsyncGenerator<string, Stats, undefined>;/);
+    assert.match(dts, /chat\(messages: ChatMessage\[\], options\?: GenerateOptions, onToken\?: \(text: string\) => void\): Promise<Stats>;/);
     assert.match(bindings, /decode\(seq: Sequence, q: Float32Array[^)]*\): Promise<Float32Array>;/);
   } finally {
     await rm(dir, { recursive: true, force: true });
