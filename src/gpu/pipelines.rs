@@ -31,7 +31,7 @@ impl Kernel {
             Kernel::Matvec | Kernel::Matmul => &[Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite],
             Kernel::Embed => &[Read, Read, Read, Read, ReadWrite],
             Kernel::RmsNorm => &[Read, Read, Read, ReadWrite],
-            Kernel::Elementwise => &[Read, ReadWrite, Read],
+            Kernel::Elementwise | Kernel::HeadNorm => &[Read, ReadWrite, Read],
             Kernel::Copy | Kernel::RepeatKv | Kernel::Fma | Kernel::Argmax => &[Read, ReadWrite],
         }
     }

@@ -33,14 +33,16 @@ pub enum Kernel {
     Embed,
     /// `model/rms_norm.wgsl`: RMSNorm, one workgroup per token.
     RmsNorm,
-    /// `model/elementwise.wgsl`: residual add and SwiGLU, in place.
+    /// `model/elementwise.wgsl`: residual add, SwiGLU and GeGLU, in place.
     Elementwise,
+    /// `model/head_norm.wgsl`: RMSNorm of each head, in place (Gemma's Q/K norms).
+    HeadNorm,
     /// `model/argmax.wgsl`: the greedy token, picked on the GPU.
     Argmax,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Attend,
         Kernel::Merge,
         Kernel::Append,
@@ -53,6 +55,7 @@ impl Kernel {
         Kernel::Embed,
         Kernel::RmsNorm,
         Kernel::Elementwise,
+        Kernel::HeadNorm,
         Kernel::Argmax,
     ];
 
@@ -72,6 +75,8 @@ impl Kernel {
         const EMBED: &str = include_str!("../../shaders/model/embed.wgsl");
         const RMS_NORM: &str = include_str!("../../shaders/model/rms_norm.wgsl");
         const ELEMENTWISE: &str = include_str!("../../shaders/model/elementwise.wgsl");
+        const ACTIVATION: &str = include_str!("../../shaders/model/activation.wgsl");
+        const HEAD_NORM: &str = include_str!("../../shaders/model/head_norm.wgsl");
         const ARGMAX: &str = include_str!("../../shaders/model/argmax.wgsl");
         const COPY: &str = include_str!("../../shaders/bench/copy.wgsl");
         const REPEAT_KV: &str = include_str!("../../shaders/bench/repeat_kv.wgsl");
@@ -84,11 +89,12 @@ impl Kernel {
             (Kernel::Merge, _) => &[FINISH, MERGE],
             (Kernel::Append, _) => &[ROTATE, APPEND],
             (Kernel::Rope, _) => &[ROTATE, ROPE],
-            (Kernel::Matvec, _) => &[DEQUANT, MATMUL_IO, MATVEC],
-            (Kernel::Matmul, _) => &[DEQUANT, MATMUL_IO, MATMUL],
+            (Kernel::Matvec, _) => &[DEQUANT, ACTIVATION, MATMUL_IO, MATVEC],
+            (Kernel::Matmul, _) => &[DEQUANT, ACTIVATION, MATMUL_IO, MATMUL],
             (Kernel::Embed, _) => &[DEQUANT, EMBED],
             (Kernel::RmsNorm, _) => &[RMS_NORM],
-            (Kernel::Elementwise, _) => &[ELEMENTWISE],
+            (Kernel::Elementwise, _) => &[ACTIVATION, ELEMENTWISE],
+            (Kernel::HeadNorm, _) => &[HEAD_NORM],
             (Kernel::Argmax, _) => &[ARGMAX],
             (Kernel::Copy, _) => &[COPY],
             (Kernel::RepeatKv, _) => &[REPEAT_KV],
