@@ -54,7 +54,13 @@ const WINDOW: u32 = 5;
 /// Three layers with a window of 5 on the first two (pattern 3), MQA, and
 /// norm weights near 1 (the file's norms hold 1 + the trained weight).
 fn small_gemma3() -> Gguf {
-    let kvs = vec![
+    small_gemma3_with(&[], "")
+}
+
+/// [`small_gemma3`] with metadata `extra` added (or replacing a key) and
+/// the tensor named `missing` left out (none when empty).
+fn small_gemma3_with(extra: &[(&str, MetaValue)], missing: &str) -> Gguf {
+    let mut kvs = vec![
         ("general.architecture", MetaValue::Str("gemma3".into())),
         ("gemma3.block_count", MetaValue::U32(LAYERS)),
         ("gemma3.embedding_length", MetaValue::U32(E as u32)),
@@ -70,6 +76,10 @@ fn small_gemma3() -> Gguf {
         ("gemma3.context_length", MetaValue::U32(64)),
         ("gemma3.vocab_size", MetaValue::U32(VOCAB as u32)),
     ];
+    for (key, value) in extra {
+        kvs.retain(|(k, _)| k != key);
+        kvs.push((key, value.clone()));
+    }
     let norm = |name: &str, len: u64| {
         let mut t = f32_weights(name, &[len], 0.5);
         for w in t.data.chunks_exact_mut(4) {
@@ -97,6 +107,7 @@ fn small_gemma3() -> Gguf {
             norm(&n("post_ffw_norm"), E),
         ]);
     }
+    t.retain(|t| t.name != missing);
     Gguf::from_vec(build(3, 32, &kvs, &t).buf).expect("a valid GGUF")
 }
 
@@ -110,6 +121,50 @@ fn small_gemma3_config_follows_the_metadata() {
     assert_eq!(cfg.embedding_scale, (E as f32).sqrt());
     assert!(cfg.tied_output && cfg.qk_norm && cfg.post_norms);
     assert_eq!((cfg.kv_heads(), cfg.layers[0].scale()), (1, 1.0 / (D as f32).sqrt()));
+}
+
+#[test]
+fn gemma3_metadata_and_tensor_errors_name_their_key() {
+    let err = |extra: &[(&str, MetaValue)], missing: &str| {
+        LlamaConfig::from_gguf(&small_gemma3_with(extra, missing)).unwrap_err().to_string()
+    };
+    use wgqa::model::MetaArray;
+    let cases = [
+        (
+            err(&[("gemma3.attention.sliding_window", MetaValue::U32(0))], ""),
+            "gemma3.attention.sliding_window",
+        ),
+        (
+            err(&[("gemma3.attention.sliding_window_pattern", MetaValue::U32(0))], ""),
+            "sliding_window_pattern",
+        ),
+        (
+            err(
+                &[(
+                    "gemma3.attention.sliding_window_pattern",
+                    MetaValue::Array(MetaArray::Bool(vec![true; 2])),
+                )],
+                "",
+            ),
+            "one bool per layer (3)",
+        ),
+        (err(&[("gemma3.rope.freq_base_swa", MetaValue::F32(0.5))], ""), "gemma3.rope.freq_base_swa"),
+        (err(&[("gemma3.final_logit_softcapping", MetaValue::F32(30.0))], ""), "softcap is not implemented"),
+        (err(&[("gemma3.attention.scale", MetaValue::F32(-1.0))], ""), "gemma3.attention.scale"),
+        (err(&[], "blk.2.attn_k_norm.weight"), "blk.2.attn_k_norm.weight"),
+        (err(&[], "blk.1.post_ffw_norm.weight"), "blk.1.post_ffw_norm.weight"),
+    ];
+    for (err, needle) in cases {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+    // A per-layer pattern is read as given.
+    let pattern = MetaValue::Array(MetaArray::Bool(vec![false, true, false]));
+    let cfg = LlamaConfig::from_gguf(&small_gemma3_with(
+        &[("gemma3.attention.sliding_window_pattern", pattern)],
+        "",
+    ))
+    .unwrap();
+    assert_eq!(cfg.layers.iter().map(|a| a.window).collect::<Vec<_>>(), [None, Some(WINDOW), None]);
 }
 
 #[test]
