@@ -30,11 +30,16 @@ impl ChunkedMatrix {
         let (Ok(k), Ok(n)) = (u32::try_from(k), u32::try_from(n)) else {
             return Err(invalid(format!("dims {:?} are too large", info.dims)));
         };
+        if k == 0 || n == 0 {
+            return Err(invalid(format!("dims {:?} hold no rows", info.dims)));
+        }
         let row_bytes = row_bytes(info.ty, k).ok_or_else(|| {
             invalid(format!("rows of {k} are not whole {} blocks of {}", info.ty.name(), info.ty.block_len()))
         })?;
         let bytes = gguf.tensor_bytes(info)?;
-        let per_chunk = rows_per_chunk(ctx, name, info.ty, &bytes[..row_bytes.min(bytes.len())])?;
+        let row =
+            bytes.get(..row_bytes).ok_or_else(|| invalid("the tensor is shorter than one row".into()))?;
+        let per_chunk = rows_per_chunk(ctx, name, info.ty, row)?;
         let mut chunks = Vec::new();
         for first in (0..n).step_by(per_chunk as usize) {
             let rows = per_chunk.min(n - first);
@@ -128,5 +133,6 @@ fn rows_per_chunk(ctx: &GpuContext, name: &str, ty: TensorType, row: &[u8]) -> R
             what: format!("hold one row of {name}, even split by rows"),
         });
     }
-    Ok(u32::try_from(available / per_row.max(1)).unwrap_or(u32::MAX))
+    // At least one row fits (checked above), so the step is never 0.
+    Ok(u32::try_from(available / per_row.max(1)).unwrap_or(u32::MAX).max(1))
 }

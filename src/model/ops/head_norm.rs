@@ -35,6 +35,13 @@ impl HeadNorm {
 
     /// The 1-D GGUF tensor `name` as the weight.
     pub fn from_gguf(ctx: &GpuContext, gguf: &Gguf, name: &str, eps: f32) -> Result<Self> {
+        let info = gguf.tensor(name)?;
+        if info.dims.len() != 1 {
+            return Err(Error::InvalidMatrix {
+                name: name.into(),
+                why: format!("a head norm weight must be 1-D, got {:?}", info.dims),
+            });
+        }
         Self::new(ctx, &gguf.dequantize(name)?, eps)
     }
 
