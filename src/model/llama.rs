@@ -86,7 +86,7 @@ pub struct LlamaModel {
 }
 
 impl LlamaModel {
-    /// Uploads the weights of a llama GGUF (kept quantised) and makes an f16
+    /// Uploads the weights of a llama or gemma3 GGUF (kept quantised) and makes an f16
     /// KV cache of `kv_capacity_tokens` tokens. `progress(done, total)` is
     /// called in bytes of tensor data as weights upload.
     pub fn load(
