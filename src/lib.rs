@@ -50,6 +50,7 @@ pub fn kernels() -> Vec<&'static gpu::kernel::KernelSpec> {
         &EMBED,
         &RMS_NORM,
         &ELEMENTWISE,
+        &HEAD_NORM,
         &ARGMAX,
     ];
     #[cfg(not(target_arch = "wasm32"))]

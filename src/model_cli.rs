@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use wgqa::model::{
-    ChatTemplate, GenerateOptions, Generator, Gguf, LlamaConfig, LlamaModel, SamplerConfig, StopReason,
-    Tokenizer,
+    Activation, ChatTemplate, GenerateOptions, Generator, Gguf, LlamaConfig, LlamaModel, SamplerConfig,
+    StopReason, Tokenizer,
 };
 use wgqa::{DType, GpuContext};
 
@@ -144,6 +144,7 @@ pub fn info(model: &Path, kv_type: DType) -> CliResult {
     let c = LlamaConfig::from_gguf(&gguf)?.with_kv_dtype(kv_type);
     let name = gguf.opt_str("general.name")?.unwrap_or("(unnamed)");
     println!("model:          {name} ({})", model.display());
+    println!("architecture:   {}", c.arch.name());
     println!("layers:         {}", c.n_layers);
     println!("embedding:      {}", c.embedding);
     println!("ffn:            {}", c.ffn);
@@ -162,9 +163,41 @@ pub fn info(model: &Path, kv_type: DType) -> CliResult {
     let s = &c.rope_scaling;
     let factors = if s.factors.is_some() { ", per-pair frequency factors" } else { "" };
     let linear = if s.linear != 1.0 { format!(", positions / {}", s.linear) } else { String::new() };
-    println!("RoPE:           {:?} pairs, base {}{linear}{factors}", c.rope_layout, c.rope_base);
+    let windowed = c.layers.iter().filter(|a| a.window.is_some()).count();
+    let local_base = match windowed {
+        0 => String::new(),
+        _ => format!(" (sliding-window layers: {})", c.rope_base_windowed),
+    };
+    println!("RoPE:           {:?} pairs, base {}{local_base}{linear}{factors}", c.rope_layout, c.rope_base);
+    if windowed > 0 {
+        let marks: String = c.layers.iter().map(|a| if a.window.is_some() { 'w' } else { 'G' }).collect();
+        println!(
+            "attention:      {marks} (w: sliding window, G: global; {windowed} of {} windowed)",
+            c.n_layers
+        );
+    }
+    let mlp = match c.activation {
+        Activation::Silu => "SwiGLU",
+        Activation::GeluTanh => "GeGLU (tanh GELU)",
+    };
+    println!("MLP:            {mlp}");
     println!("output head:    {}", if c.tied_output { "tied to the embedding" } else { "separate" });
     println!("KV bytes/token: {} ({}, all layers)", c.kv_bytes_per_token(), kv_type.name());
+    // A sliding-window layer needs only its window's tokens, whatever the context.
+    let context = c.context_length as u64;
+    let full: u64 = c
+        .layers
+        .iter()
+        .map(|a| a.kv_bytes_per_token() * a.window.map_or(context, |w| context.min(w as u64)))
+        .sum();
+    let note = match windowed {
+        0 => String::new(),
+        _ => format!(
+            ", sliding-window layers holding only their window ({:.1} MB if every layer kept every token)",
+            (c.kv_bytes_per_token() * context) as f64 / 1e6
+        ),
+    };
+    println!("KV at context:  {:.1} MB for {context} tokens{note}", full as f64 / 1e6);
     match pollster::block_on(GpuContext::new()) {
         Ok(ctx) => {
             let a = ctx.adapter_info();

@@ -31,7 +31,7 @@ fn adapter_errors() {
 /// than the default 128 MiB binding names that limit and both sizes.
 #[test]
 fn default_limits_are_requested_and_reported() {
-    let opts = ContextOptions { default_limits: true, ..Default::default() };
+    let opts = ContextOptions { limits: Some(wgpu::Limits::default()), ..Default::default() };
     let ctx = pollster::block_on(GpuContext::with_options(opts)).unwrap();
     let binding = wgpu::Limits::default().max_storage_buffer_binding_size;
     assert_eq!(ctx.limits().max_storage_buffer_binding_size, binding);

@@ -1,12 +1,14 @@
-//! The llama forward pass's GPU ops against their CPU references: matmul on
-//! every weight type through both kernels, with RMSNorm, the residual add,
-//! SwiGLU and a Q/K/V split folded in, embedding lookup, RMSNorm, SwiGLU,
-//! the residual add, the greedy argmax, error paths and the real model's
-//! tensors.
+//! The llama and gemma3 forward passes' GPU ops against their CPU
+//! references: matmul on every weight type through both kernels, with the
+//! residual add, SwiGLU, GeGLU and a Q/K/V split folded in, embedding
+//! lookup, tables split by rows under small binding limits, RMSNorm (per
+//! token, per head, added into the residual), SwiGLU, GeGLU, the residual
+//! add, the greedy argmax, error paths and the real model's tensors.
 
 use half::f16;
 use wgqa::model::ops::{
-    self, reference, Batch, Fusion, MatmulOptions, MatmulPath, Output, QuantMatrix, RmsNorm, ARGMAX_NONE,
+    self, reference, Batch, ChunkedMatrix, Fusion, HeadNorm, MatmulOptions, MatmulPath, Output, QuantMatrix,
+    RmsNorm, ARGMAX_NONE,
 };
 use wgqa::model::{argmax, dequantize, Gguf, TensorInfo, TensorType, QK, QK_K};
 use wgqa::reference::tolerance;
@@ -118,6 +120,9 @@ fn submit(ctx: &GpuContext, record: impl FnOnce(&mut wgpu::CommandEncoder) -> wg
     record(&mut enc).unwrap();
     ctx.queue().submit([enc.finish()]);
 }
+
+/// The CPU twin of a fused gated unit: `[tokens, 2 f]` to `[tokens, f]`.
+type GluTwin = fn(&[f32], usize) -> Vec<f32>;
 
 fn read(buffer: &wgpu::Buffer) -> Vec<f32> {
     pollster::block_on(ctx().read_f32(buffer)).unwrap()
@@ -309,12 +314,9 @@ fn fused_matmuls_match_their_twins() {
                 let add_scale: Vec<f32> = scale.iter().zip(&base).map(|(s, b)| s + b.abs()).collect();
                 check(&case("matmul + residual add"), &read(&y), &want, &add_scale);
 
-                // SwiGLU of the two halves.
-                let y = ctx.storage_buffer("y", (t as usize * n / 2 * 4) as u64);
-                let f = Fusion { path, output: Output::Swiglu };
-                submit(ctx, |enc| m.matmul_fused(enc, &batch, &x_buf, &y, &f));
-                let want = reference::swiglu_halves(&full, n / 2);
-                // silu(g) u moves by at most about |u| dg + |g| du for small errors.
+                // SwiGLU and GeGLU of the two halves.
+                // act(g) u moves by at most about |u| dg + |g| du for small
+                // errors (|silu'| and |gelu'| stay below 1.2).
                 let glu_scale: Vec<f32> = (0..t as usize)
                     .flat_map(|tok| {
                         let (row, sc) = (&full[tok * n..(tok + 1) * n], &scale[tok * n..(tok + 1) * n]);
@@ -325,7 +327,16 @@ fn fused_matmuls_match_their_twins() {
                         })
                     })
                     .collect();
-                check(&case("matmul + swiglu"), &read(&y), &want, &glu_scale);
+                let glus: [(Output, GluTwin, &str); 2] = [
+                    (Output::Swiglu, reference::swiglu_halves, "swiglu"),
+                    (Output::Geglu, reference::geglu_halves, "geglu"),
+                ];
+                for (output, twin, name) in glus {
+                    let y = ctx.storage_buffer("y", (t as usize * n / 2 * 4) as u64);
+                    let f = Fusion { path, output };
+                    submit(ctx, |enc| m.matmul_fused(enc, &batch, &x_buf, &y, &f));
+                    check(&case(&format!("matmul + {name}")), &read(&y), &twin(&full, n / 2), &glu_scale);
+                }
 
                 // Q/K/V split over three buffers.
                 let at = [40u32, 72];
@@ -455,11 +466,108 @@ fn rms_norm_matches_reference() {
         let want = reference::rms_norm(&x, &w, 1e-5);
         let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
         check(&format!("rms_norm width={width} tokens={tokens}"), &read(&y_buf), &want, &scale);
+
+        // Added into a residual: y += rms_norm(x).
+        let base = random(42, x.len());
+        let y_buf = ctx.upload("residual", &base);
+        submit(ctx, |enc| norm.encode_add(enc, &batch, &x_buf, &y_buf));
+        let want_add = reference::add(&base, &want);
+        let scale: Vec<f32> = want.iter().zip(&base).map(|(v, b)| v.abs() + b.abs()).collect();
+        check(&format!("rms_norm add width={width} tokens={tokens}"), &read(&y_buf), &want_add, &scale);
     }
 }
 
 #[test]
-fn swiglu_and_residual_add_match_reference() {
+fn head_norm_matches_reference() {
+    let ctx = ctx();
+    // Gemma 3's Q (4 heads) and K (1 head) of head_dim 256, and small heads.
+    for (head_dim, heads, tokens) in [(256u32, 4u32, 3u32), (256, 1, 1), (8, 5, 7)] {
+        let w = random(43 + head_dim as u64, head_dim as usize);
+        let x: Vec<f32> = random(44, (head_dim * heads * tokens) as usize)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (1 + i / head_dim as usize) as f32)
+            .collect();
+        let norm = HeadNorm::new(ctx, &w, 1e-6).unwrap();
+        let x_buf = ctx.upload("x", &x);
+        let batch = Batch::new(ctx, tokens).unwrap();
+        submit(ctx, |enc| norm.encode(enc, &batch, &x_buf, heads));
+        // The per-token twin with a head-wide weight normalises each head.
+        let want = reference::rms_norm(&x, &w, 1e-6);
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        check(&format!("head_norm {head_dim}x{heads} tokens={tokens}"), &read(&x_buf), &want, &scale);
+    }
+    let err = HeadNorm::new(ctx, &[1.0; 6], 1e-6).err().expect("6 is no multiple of 4").to_string();
+    assert!(err.contains("head_dim 6"), "{err}");
+}
+
+/// A context whose storage bindings (and buffers) hold at most `bytes`.
+fn small_binding_ctx(bytes: u32) -> GpuContext {
+    let limits = wgpu::Limits {
+        max_storage_buffer_binding_size: bytes as u64,
+        max_buffer_size: bytes as u64,
+        ..wgpu::Limits::default()
+    };
+    let opts = wgqa::ContextOptions { limits: Some(limits), ..Default::default() };
+    pollster::block_on(GpuContext::with_options(opts)).expect("a GPU adapter (lavapipe on CI)")
+}
+
+#[test]
+fn tables_split_by_rows_under_small_binding_limits() {
+    // 300 rows of 64 f32 (75 KiB) under 16 KiB bindings: 64 rows a chunk,
+    // the last of 44.
+    let small = small_binding_ctx(16 << 10);
+    let (k, n) = (64u32, 300u32);
+    let table: Vec<f32> = random(70, (k * n) as usize);
+    let bytes: Vec<u8> = table.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensors = [wgqa_testkit::gguf_writer::tensor("table", &[k as u64, n as u64], 0, bytes)];
+    let gguf = Gguf::from_vec(wgqa_testkit::gguf_writer::build(3, 32, &[], &tensors).buf).unwrap();
+    let m = ChunkedMatrix::from_gguf(&small, &gguf, "table").unwrap();
+    assert_eq!((m.chunk_count(), m.n(), m.k()), (5, n, k));
+    assert_eq!(ChunkedMatrix::from_gguf(ctx(), &gguf, "table").unwrap().chunk_count(), 1);
+
+    // Lookup: each chunk writes its own ids; past the table is a zero row.
+    let ids = [0u32, 63, 64, 299, 128, 5000, 200];
+    let read_small = |b: &wgpu::Buffer| pollster::block_on(small.read_f32(b)).unwrap();
+    let ids_buf = small.upload("ids", &ids);
+    let batch = Batch::new(&small, ids.len() as u32).unwrap();
+    let out = small.storage_buffer("out", (ids.len() as u32 * k) as u64 * 4);
+    let mut enc = small.device().create_command_encoder(&Default::default());
+    m.embed(&mut enc, &batch, &ids_buf, &out, 2.5).unwrap();
+    small.queue().submit([enc.finish()]);
+    let padded = [table.clone(), vec![0.0; k as usize]].concat();
+    let rows: Vec<u32> = ids.iter().map(|&id| id.min(n)).collect();
+    let want: Vec<f32> = reference::embed(&padded, k as usize, &rows).iter().map(|v| v * 2.5).collect();
+    let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+    check("chunked embed", &read_small(&out), &want, &scale);
+
+    // Matmul: each chunk fills its columns of [tokens, N].
+    for tokens in [1u32, 9] {
+        let x = random(71, (tokens * k) as usize);
+        let x_buf = small.upload("x", &x);
+        let batch = Batch::new(&small, tokens).unwrap();
+        let y = small.storage_buffer("y", (tokens * n) as u64 * 4);
+        let mut enc = small.device().create_command_encoder(&Default::default());
+        m.matmul(&mut enc, &batch, &x_buf, &y).unwrap();
+        small.queue().submit([enc.finish()]);
+        let want = reference::matmul(&x, &table, k as usize, n as usize);
+        check(
+            &format!("chunked matmul tokens={tokens}"),
+            &read_small(&y),
+            &want,
+            &matmul_scale(&x, &table, k as usize),
+        );
+    }
+    small.take_error().unwrap();
+
+    // A row larger than a binding cannot be split: the error names the limit.
+    let tiny = small_binding_ctx(128);
+    let err = ChunkedMatrix::from_gguf(&tiny, &gguf, "table").unwrap_err().to_string();
+    assert!(err.contains("maxStorageBufferBindingSize >= 256") && err.contains("has 128"), "{err}");
+}
+
+#[test]
+fn swiglu_geglu_and_residual_add_match_reference() {
     let ctx = ctx();
     for (width, tokens) in [(1536u32, 1u32), (1536, 7), (576, 33), (3, 5)] {
         let len = (width * tokens) as usize;
@@ -472,6 +580,12 @@ fn swiglu_and_residual_add_match_reference() {
         let want = reference::swiglu(&gate, &up);
         let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
         check(&format!("swiglu width={width} tokens={tokens}"), &read(&g_buf), &want, &scale);
+
+        let g_buf = ctx.upload("gate", &gate);
+        submit(ctx, |enc| ops::geglu(enc, &batch, &g_buf, &u_buf, width));
+        let want = reference::geglu(&gate, &up);
+        let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
+        check(&format!("geglu width={width} tokens={tokens}"), &read(&g_buf), &want, &scale);
 
         let x_buf = ctx.upload("x", &up);
         submit(ctx, |enc| ops::add(enc, &batch, &x_buf, &u_buf, width));

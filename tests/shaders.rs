@@ -7,7 +7,7 @@ use wgqa::model::TensorType;
 
 /// Sets of override values as the host sets them: for attention, a GQA layer
 /// (9 query heads, 3 KV heads, head dim 64, sinks on); for the model kernels,
-/// SmolLM2's shapes with every weight type.
+/// SmolLM2's shapes with every weight type, and Gemma 3's where it differs.
 fn constant_sets(kernel: &KernelSpec) -> Vec<Vec<(&'static str, f64)>> {
     let types = TensorType::ALL.map(|t| t.ggml_id() as f64);
     match kernel.name {
@@ -47,14 +47,20 @@ fn constant_sets(kernel: &KernelSpec) -> Vec<Vec<(&'static str, f64)>> {
             let plain =
                 |w| vec![("WTYPE", w), ("K", 576.0), ("N", 192.0), ("Y_STRIDE", 960.0), ("Y_OFFSET", 576.0)];
             let mut sets: Vec<_> = types.map(plain).to_vec();
-            // Every fusion: residual add, SwiGLU, Q/K/V split.
-            for (out, n0, n1) in [(1.0, 960.0, 960.0), (2.0, 3072.0, 3072.0), (0.0, 576.0, 768.0)] {
+            // Every fusion: residual add, SwiGLU, GeGLU, Q/K/V split.
+            for (out, act, n0, n1) in [
+                (1.0, 0.0, 960.0, 960.0),
+                (2.0, 0.0, 3072.0, 3072.0),
+                (2.0, 1.0, 3072.0, 3072.0),
+                (0.0, 0.0, 576.0, 768.0),
+            ] {
                 sets.push(vec![
                     ("WTYPE", 3.0),
                     ("K", 576.0),
                     ("N", if out == 2.0 { 3072.0 } else { 960.0 }),
                     ("Y_STRIDE", n0),
                     ("OUT", out),
+                    ("ACT", act),
                     ("N0", n0),
                     ("N1", n1),
                 ]);
@@ -62,9 +68,22 @@ fn constant_sets(kernel: &KernelSpec) -> Vec<Vec<(&'static str, f64)>> {
             sets
         }
         "argmax" => vec![vec![("N", 49152.0)]],
-        "embed" => types.map(|w| vec![("WTYPE", w), ("K", 576.0), ("N", 49152.0)]).to_vec(),
-        "rms_norm" => vec![vec![("D4", 144.0), ("EPS", 1e-5)]],
-        "elementwise" => [0.0, 1.0].map(|op| vec![("OP", op), ("WIDTH", 1536.0)]).to_vec(),
+        "embed" => {
+            let mut sets: Vec<_> = types.map(|w| vec![("WTYPE", w), ("K", 576.0), ("N", 49152.0)]).to_vec();
+            // Gemma's: the second of two row chunks, scaled.
+            sets.push(vec![
+                ("WTYPE", 8.0),
+                ("K", 640.0),
+                ("N", 131072.0),
+                ("ROW0", 131072.0),
+                ("ROWS", 262144.0),
+                ("SCALE", 25.3),
+            ]);
+            sets
+        }
+        "rms_norm" => [0.0, 1.0].map(|add| vec![("D4", 144.0), ("EPS", 1e-5), ("ADD", add)]).to_vec(),
+        "head_norm" => vec![vec![("D4", 64.0), ("HEADS", 4.0), ("EPS", 1e-6)]],
+        "elementwise" => [0.0, 1.0, 2.0, 3.0].map(|op| vec![("OP", op), ("WIDTH", 1536.0)]).to_vec(),
         other => panic!("no override values for kernel {other}: add a set here"),
     }
 }

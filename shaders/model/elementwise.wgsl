@@ -1,7 +1,7 @@
 // In-place elementwise ops over `batch[0]` tokens of WIDTH floats:
 // OP 0 is the residual add x += y; OP 1 is SwiGLU x = silu(x) * y (x the
 // gate, y the up projection); OP 2 adds the WIDTH floats of y to every token
-// (a bias).
+// (a bias); OP 3 is GeGLU x = gelu(x) * y (GELU's tanh approximation).
 
 override OP: u32 = 0u;
 override WIDTH: u32 = 1u;
@@ -21,10 +21,8 @@ fn main(
     if i >= batch[0] * WIDTH {
         return;
     }
-    if OP == 1u {
-        let g = x[i];
-        // exp(-g) overflows to inf for very negative g, giving -0: silu's limit.
-        x[i] = g / (1.0 + exp(-g)) * y[i];
+    if OP == 1u || OP == 3u {
+        x[i] = gate_act(select(0u, 1u, OP == 3u), x[i]) * y[i];
     } else if OP == 2u {
         x[i] += y[i % WIDTH];
     } else {

@@ -9,9 +9,12 @@ override N: u32 = 1u;
 // lets several matmuls write into one fused buffer.
 override Y_STRIDE: u32 = 1u;
 override Y_OFFSET: u32 = 0u;
-// 0: y = s. 1: y += s (the residual add). 2: SwiGLU: the weight is [gate;
-// up], N/2 rows each; y[t, n] = silu(s[n]) * s[n + N/2].
+// 0: y = s. 1: y += s (the residual add). 2: a gated unit: the weight is
+// [gate; up], N/2 rows each; y[t, n] = act(s[n]) * s[n + N/2].
 override OUT: u32 = 0u;
+// The gated unit's activation: 0 SiLU (SwiGLU), 1 GELU's tanh approximation
+// (GeGLU).
+override ACT: u32 = 0u;
 // Rows [0, N0) go to y, [N0, N1) to y1 and [N1, N) to y2, each dense
 // [tokens, its rows] (y as Y_STRIDE/Y_OFFSET say): Q, K and V from one
 // matmul. N0 = N1 = N without a split.
@@ -34,8 +37,7 @@ fn out_rows() -> u32 {
 // SwiGLU partner row (unused otherwise).
 fn store(t: u32, row: u32, s: f32, pair: f32) {
     if OUT == 2u {
-        // exp(-s) overflows to inf for very negative s, giving -0: silu's limit.
-        y[t * Y_STRIDE + Y_OFFSET + row] = s / (1.0 + exp(-s)) * pair;
+        y[t * Y_STRIDE + Y_OFFSET + row] = gate_act(ACT, s) * pair;
         return;
     }
     if row < N0 {

@@ -1,8 +1,10 @@
-// RMSNorm, one workgroup per token: y = x / sqrt(mean(x^2) + EPS) * w.
+// RMSNorm, one workgroup per token: y = x / sqrt(mean(x^2) + EPS) * w, or
+// y += that when ADD is 1 (Gemma's post-norms, added into the residual).
 
 // vec4s per token (the model width / 4).
 override D4: u32 = 1u;
 override EPS: f32 = 1e-5;
+override ADD: u32 = 0u;
 
 const NORM_WG: u32 = 64u;
 
@@ -41,7 +43,12 @@ fn main(
     let inv = inverseSqrt(sums[0] / f32(D4 * 4u) + EPS);
     if valid {
         for (var i = lid; i < D4; i += NORM_WG) {
-            y[base + i] = x[base + i] * inv * w[i];
+            let v = x[base + i] * inv * w[i];
+            if ADD == 1u {
+                y[base + i] += v;
+            } else {
+                y[base + i] = v;
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::setup::Decode;
 use super::timer::Timer;
-use crate::model::ops::{Batch, QuantMatrix};
+use crate::model::ops::{Batch, ChunkedMatrix, QuantMatrix};
 use crate::model::{Gguf, LlamaConfig, LlamaModel};
 use crate::{Error, GpuContext, Result, SplitPolicy};
 
@@ -65,7 +65,7 @@ pub(crate) fn token_time(
     let one = Batch::new(ctx, 1)?;
     // The matmuls of a decode token as the model runs them: Q/K/V stacked,
     // O, gate/up stacked, down, per layer, then the head.
-    let mut stacks: Vec<Vec<String>> = (0..layers)
+    let stacks: Vec<Vec<String>> = (0..layers)
         .flat_map(|i| {
             let name = |t: &str| format!("blk.{i}.{t}.weight");
             [
@@ -76,15 +76,30 @@ pub(crate) fn token_time(
             ]
         })
         .collect();
-    stacks.push(vec![if cfg.tied_output { "token_embd.weight" } else { "output.weight" }.into()]);
     let mut matmul_ms = 0.0;
     for names in &stacks {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let m = QuantMatrix::stacked(ctx, &gguf, &names)?;
-        let x = ctx.storage_buffer("bench x", m.k() as u64 * 4);
-        let y = ctx.storage_buffer("bench y", m.n() as u64 * 4);
-        matmul_ms += timer.ms(|e| m.matmul(e, &one, &x, &y))?;
+        // Stacked only where the types agree, as the model loads them
+        // (Gemma's V is Q8_0 beside a Q5_0 Q and K).
+        let types = names.iter().map(|n| Ok(gguf.tensor(n)?.ty)).collect::<Result<Vec<_>>>()?;
+        let groups: Vec<&[&str]> =
+            if types.windows(2).all(|t| t[0] == t[1]) { vec![&names] } else { names.chunks(1).collect() };
+        for group in groups {
+            let m = QuantMatrix::stacked(ctx, &gguf, group)?;
+            let x = ctx.storage_buffer("bench x", m.k() as u64 * 4);
+            let y = ctx.storage_buffer("bench y", m.n() as u64 * 4);
+            matmul_ms += timer.ms(|e| m.matmul(e, &one, &x, &y))?;
+        }
     }
+    // The head, split by rows as the model loads it where it passes a binding.
+    let head = ChunkedMatrix::from_gguf(
+        ctx,
+        &gguf,
+        if cfg.tied_output { "token_embd.weight" } else { "output.weight" },
+    )?;
+    let x = ctx.storage_buffer("bench x", head.k() as u64 * 4);
+    let y = ctx.storage_buffer("bench y", head.n() as u64 * 4);
+    matmul_ms += timer.ms(|e| head.matmul(e, &one, &x, &y))?;
 
     let mut model = LlamaModel::load(ctx, &gguf, kv_len + STEPS as u32, |_, _| {})?;
     let seq = model.cache_mut().add_sequence();

@@ -213,6 +213,10 @@ pub fn check(cfg: &LlamaConfig, opts: &ConvertOptions) -> Result<()> {
 /// before any work is done.
 pub fn convert(gguf: &Gguf, opts: &ConvertOptions) -> Result<Converted> {
     let cfg = LlamaConfig::from_gguf(gguf)?;
+    // Conversion writes `llama.*` keys and fits K with one RoPE base.
+    if cfg.arch != crate::model::Architecture::Llama {
+        return Err(bad("model", format!("is {}; conversion handles llama models", cfg.arch.name())));
+    }
     check(&cfg, opts)?;
     if opts.kv_type.is_none() {
         for layer in 0..cfg.n_layers {

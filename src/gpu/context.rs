@@ -43,10 +43,10 @@ pub struct ContextOptions {
     /// Tile the kernels for this kind of adapter instead of the one the
     /// adapter reports (for testing every tiling on one machine).
     pub adapter_class: Option<AdapterClass>,
-    /// Request WebGPU's default limits instead of all the adapter offers:
-    /// shows that a program fits any WebGPU adapter (a size past them is an
-    /// [`Error::AdapterLimit`] naming the limit).
-    pub default_limits: bool,
+    /// Request these limits instead of everything the adapter offers, e.g.
+    /// `wgpu::Limits::default()` to run as on a baseline WebGPU device
+    /// (128 MiB storage bindings); each must be within the adapter's.
+    pub limits: Option<wgpu::Limits>,
 }
 
 /// The kind of adapter, which sets how the attention kernel lays out its
@@ -149,10 +149,7 @@ impl GpuContext {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgqa"),
                 required_features: features,
-                required_limits: match opts.default_limits {
-                    true => wgpu::Limits::default(),
-                    false => adapter.limits(),
-                },
+                required_limits: opts.limits.clone().unwrap_or_else(|| adapter.limits()),
                 ..Default::default()
             })
             .await

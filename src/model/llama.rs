@@ -1,6 +1,9 @@
-//! The llama forward pass on the GPU: every op of a step (embedding, the
-//! blocks, the output head) is recorded into one command encoder and
-//! submitted once; weights stay quantised; K/V live in the paged cache.
+//! The llama (and gemma3) forward pass on the GPU: every op of a step
+//! (embedding, the blocks, the output head) is recorded into one command
+//! encoder and submitted once; weights stay quantised; K/V live in the paged
+//! cache. Gemma 3 adds per-head Q/K norms, norms of the attention and MLP
+//! outputs before the residual adds, GeGLU, a scaled embedding and a RoPE
+//! table per base (local and global layers); a llama records none of them.
 //!
 //! A block is few dispatches: Q, K and V are one matmul, gate and up one
 //! (with SwiGLU folded in), and the O and down projections add into the
@@ -11,7 +14,7 @@
 //! a per-thread address costs a scalar load per lane, that is more loads
 //! than the matmul's own (not measured; a first version had it).
 
-use super::config::LlamaConfig;
+use super::config::{Activation, LlamaConfig};
 use super::gguf::Gguf;
 use super::ops::{self, Batch, Fusion, Output, ARGMAX_NONE};
 use super::scratch::Scratch;
@@ -50,7 +53,7 @@ impl GpuMemory {
     }
 }
 
-/// A llama model on the GPU with its KV cache.
+/// A llama or gemma3 model on the GPU with its KV cache.
 ///
 /// ```no_run
 /// # async fn demo() -> wgqa::Result<()> {
@@ -69,7 +72,9 @@ pub struct LlamaModel {
     config: LlamaConfig,
     weights: Weights,
     cache: KvCache,
-    rope: Rope,
+    /// One RoPE table per distinct base, and each layer's table.
+    ropes: Vec<Rope>,
+    layer_rope: Vec<usize>,
     plan: Plan,
     /// The step's token count, for the per-token ops.
     batch: Batch,
@@ -81,7 +86,7 @@ pub struct LlamaModel {
 }
 
 impl LlamaModel {
-    /// Uploads the weights of a llama GGUF (kept quantised) and makes an f16
+    /// Uploads the weights of a llama or gemma3 GGUF (kept quantised) and makes an f16
     /// KV cache of `kv_capacity_tokens` tokens. `progress(done, total)` is
     /// called in bytes of tensor data as weights upload.
     pub fn load(
@@ -114,20 +119,33 @@ impl LlamaModel {
                 max_sequences: Some(2),
             },
         )?;
-        let rope = Rope::with_scaling(
-            ctx,
-            config.rope_layout,
-            config.rope_base,
-            config.head_dim,
-            &config.rope_scaling,
-        )?;
+        let (mut ropes, mut bases, mut layer_rope) = (Vec::new(), Vec::new(), Vec::new());
+        for layer in 0..config.layers.len() {
+            let base = config.layer_rope_base(layer);
+            let index = match bases.iter().position(|&b| b == base) {
+                Some(i) => i,
+                None => {
+                    ropes.push(Rope::with_scaling(
+                        ctx,
+                        config.rope_layout,
+                        base,
+                        config.head_dim,
+                        &config.rope_scaling,
+                    )?);
+                    bases.push(base);
+                    bases.len() - 1
+                }
+            };
+            layer_rope.push(index);
+        }
         let scratch = Scratch::new(ctx, &config, PREFILL_CHUNK)?;
         ctx.take_error()?;
         Ok(LlamaModel {
             ctx: ctx.clone(),
             weights,
             cache,
-            rope,
+            ropes,
+            layer_rope,
             plan: Plan::new(ctx),
             batch: Batch::new(ctx, 1)?,
             one: Batch::new(ctx, 1)?,
@@ -157,7 +175,7 @@ impl LlamaModel {
     /// GPU bytes of every buffer the model made.
     pub fn gpu_memory(&self) -> GpuMemory {
         let (plan, partials) = self.plan.buffers();
-        let rope = self.config.head_dim as u64 / 2 * 4;
+        let rope = self.ropes.len() as u64 * self.config.head_dim as u64 / 2 * 4;
         GpuMemory {
             weights: self.weights.gpu_bytes(),
             kv_cache: self.cache.capacity_bytes(),
@@ -327,7 +345,7 @@ impl LlamaModel {
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgqa llama step") });
         let s = &self.scratch;
-        self.weights.embedding.embed(&mut enc, &self.batch, &s.ids, &s.x)?;
+        self.weights.embedding.embed(&mut enc, &self.batch, &s.ids, &s.x, self.config.embedding_scale)?;
         for layer in 0..self.weights.blocks.len() {
             self.encode_block(&mut enc, layer)?;
         }
@@ -388,23 +406,40 @@ impl LlamaModel {
                 ops::add_bias(enc, batch, y, bias, width)?;
             }
         }
-        self.cache.append(enc, &self.plan, layer, &s.k, &s.v, Some(&self.rope))?;
-        self.rope.apply(enc, &self.cache, &self.plan, layer, &s.q)?;
+        if let Some([q_norm, k_norm]) = &b.qk_norm {
+            q_norm.encode(enc, batch, &s.q, q_heads)?;
+            k_norm.encode(enc, batch, &s.k, a.kv_heads)?;
+        }
+        let rope = &self.ropes[self.layer_rope[layer]];
+        self.cache.append(enc, &self.plan, layer, &s.k, &s.v, Some(rope))?;
+        rope.apply(enc, &self.cache, &self.plan, layer, &s.q)?;
         attend(enc, &self.cache, &self.plan, layer, &s.q, &s.attn)?;
-        let add = fused(Output::Add);
-        b.wo.matmul_fused(enc, batch, &s.attn, &s.x, &add)?;
+        // x += wo attn, or x += post_norm(wo attn) through `h`.
+        let add_to_residual =
+            |enc: &mut wgpu::CommandEncoder, m: &ops::QuantMatrix, input, which: usize| match &b.post_norms {
+                None => m.matmul_fused(enc, batch, input, &s.x, &fused(Output::Add)),
+                Some(norms) => {
+                    m.matmul(enc, batch, input, &s.h)?;
+                    norms[which].encode_add(enc, batch, &s.h, &s.x)
+                }
+            };
+        add_to_residual(enc, &b.wo, &s.attn, 0)?;
 
         b.ffn_norm.encode(enc, batch, &s.x, &s.h)?;
+        let (glu, separate): (_, fn(_, _, _, _, _) -> _) = match self.config.activation {
+            Activation::Silu => (Output::Swiglu, ops::swiglu),
+            Activation::GeluTanh => (Output::Geglu, ops::geglu),
+        };
         match &b.gate_up[..] {
-            [gate_up] => gate_up.matmul_fused(enc, batch, &s.h, &s.gate, &fused(Output::Swiglu))?,
+            [gate_up] => gate_up.matmul_fused(enc, batch, &s.h, &s.gate, &fused(glu))?,
             parts => {
                 for (m, y) in parts.iter().zip([&s.gate, &s.up]) {
                     m.matmul(enc, batch, &s.h, y)?;
                 }
-                ops::swiglu(enc, batch, &s.gate, &s.up, f)?;
+                separate(enc, batch, &s.gate, &s.up, f)?;
             }
         }
-        b.down.matmul_fused(enc, batch, &s.gate, &s.x, &add)
+        add_to_residual(enc, &b.down, &s.gate, 1)
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) mod reference_ops;
 mod sampler;
 mod tensors;
 
-pub use config::LlamaConfig;
+pub use config::{Activation, Architecture, LlamaConfig};
 pub use gguf::{dequantize, require_llama, Gguf, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
 pub use gguf_meta::{MetaArray, MetaValue};
 pub use gguf_types::{ggml_type_name, TensorType, QK, QK_K};
@@ -44,6 +44,10 @@ pub use tokenizer::{Decoder, PreTokenizer, Tokenizer, TokenizerConfig, Tokenizer
 /// Where `scripts/fetch-model.sh` puts the default model
 /// (SmolLM2-135M-Instruct, Q4_1), relative to the repository root.
 pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Where `scripts/fetch-gemma.sh` puts Gemma-3-270M (Q4_K_M, architecture
+/// `gemma3`), relative to the repository root.
+pub const GEMMA3_MODEL: &str = "models/gemma-3-270m-q4_k_m.gguf";
 
 /// What to do when a model file is missing.
 pub const FETCH_HINT: &str = "run scripts/fetch-model.sh to download the default model \

@@ -1,12 +1,12 @@
-//! CPU reference forward pass of a llama model, in f32 on weights
+//! CPU reference forward pass of a llama or gemma3 model, in f32 on weights
 //! dequantised once at load. Slow but plain: the GPU forward pass and the
 //! sampler are tested against it.
 
-use super::config::LlamaConfig;
+use super::config::{Activation, LlamaConfig};
 use super::gguf::Gguf;
 use super::ops::reference::add_bias;
-use super::reference_ops::{add_assign, rms_norm, swiglu, Matrix};
-use super::tensors::bias_tensor;
+use super::reference_ops::{add_assign, geglu, rms_norm, swiglu, Matrix};
+use super::tensors::{bias_tensor, block_tensor, POST_NORMS, QK_NORMS};
 use crate::error::{Error, Result};
 use crate::reference::{attention, rope_scaled, round_to_storage};
 
@@ -23,6 +23,10 @@ struct Block {
     down: Matrix,
     /// Q, K and V biases, when the file has them.
     qkv_bias: Option<[Vec<f32>; 3]>,
+    /// Per-head Q and K norms (`head_dim` wide), when the config has them.
+    qk_norm: Option<[Vec<f32>; 2]>,
+    /// The attention and MLP output norms, when the config has them.
+    post_norms: Option<[Vec<f32>; 2]>,
 }
 
 /// One layer's cached keys and values, `[tokens, kv_heads, head_dim]`, with
@@ -34,7 +38,7 @@ struct LayerCache {
     v: Vec<f32>,
 }
 
-/// A llama model on the CPU with its own KV cache for one sequence.
+/// A llama or gemma3 model on the CPU with its own KV cache for one sequence.
 ///
 /// ```no_run
 /// # fn demo() -> wgqa::Result<()> {
@@ -79,6 +83,15 @@ impl ReferenceModel {
                     (a.kv_heads * a.v_head_dim) as usize,
                 );
                 let o_in = (a.q_heads * a.v_head_dim) as usize;
+                let d = a.head_dim as usize;
+                let pair = |names: [&str; 2], len: usize| -> Result<[Vec<f32>; 2]> {
+                    Ok([
+                        vector(gguf, &block_tensor(i, names[0]), len)?,
+                        vector(gguf, &block_tensor(i, names[1]), len)?,
+                    ])
+                };
+                let qk_norm = config.qk_norm.then(|| pair(QK_NORMS, d)).transpose()?;
+                let post_norms = config.post_norms.then(|| pair(POST_NORMS, e)).transpose()?;
                 let qkv_bias = match config.qkv_bias {
                     true => Some([
                         vector(gguf, &bias_tensor(i, "attn_q"), q)?,
@@ -89,6 +102,8 @@ impl ReferenceModel {
                 };
                 Ok(Block {
                     qkv_bias,
+                    qk_norm,
+                    post_norms,
                     attn_norm: vector(gguf, &name("attn_norm"), e)?,
                     wq: matrix(gguf, &name("attn_q"), q, e)?,
                     wk: matrix(gguf, &name("attn_k"), k, e)?,
@@ -147,7 +162,9 @@ impl ReferenceModel {
             return Ok(Vec::new());
         }
         let positions: Vec<u32> = (start as u32..needed as u32).collect();
-        let mut x: Vec<f32> = tokens.iter().flat_map(|&t| self.embedding.row(t as usize)).copied().collect();
+        let scale = self.config.embedding_scale;
+        let mut x: Vec<f32> =
+            tokens.iter().flat_map(|&t| self.embedding.row(t as usize)).map(|&v| v * scale).collect();
         for layer in 0..self.blocks.len() {
             self.block(layer, &mut x, &positions);
         }
@@ -159,13 +176,17 @@ impl ReferenceModel {
     /// One transformer block on the residual stream `x` (`[tokens, embedding]`).
     fn block(&mut self, layer: usize, x: &mut [f32], positions: &[u32]) {
         let (cfg, b) = (&self.config.layers[layer], &self.blocks[layer]);
-        let (base, layout, eps) = (self.config.rope_base, self.config.rope_layout, self.config.rms_eps);
+        let (base, layout, eps) =
+            (self.config.layer_rope_base(layer), self.config.rope_layout, self.config.rms_eps);
         let (hq, hkv, d) = (cfg.q_heads as usize, cfg.kv_heads as usize, cfg.head_dim as usize);
 
         let h = rms_norm(x, &b.attn_norm, eps);
         let (mut q, mut k, mut v) = (b.wq.apply(&h), b.wk.apply(&h), b.wv.apply(&h));
         if let Some([bq, bk, bv]) = &b.qkv_bias {
             (q, k, v) = (add_bias(&q, bq), add_bias(&k, bk), add_bias(&v, bv));
+        }
+        if let Some([qn, kn]) = &b.qk_norm {
+            (q, k) = (rms_norm(&q, qn, eps), rms_norm(&k, kn, eps));
         }
         let scaling = &self.config.rope_scaling;
         rope_scaled(layout, base, scaling, &mut q, hq, d, positions);
@@ -176,11 +197,19 @@ impl ReferenceModel {
         cache.k.extend_from_slice(&k);
         cache.v.extend_from_slice(&v);
         let attn = attention(cfg, &q, positions, &cache.k, &cache.v);
-        add_assign(x, &b.wo.apply(&attn));
+        let post = |out: Vec<f32>, which: usize| match &b.post_norms {
+            Some(norms) => rms_norm(&out, &norms[which], eps),
+            None => out,
+        };
+        add_assign(x, &post(b.wo.apply(&attn), 0));
 
         let h = rms_norm(x, &b.ffn_norm, eps);
-        let act = swiglu(&b.gate.apply(&h), &b.up.apply(&h));
-        add_assign(x, &b.down.apply(&act));
+        let (gate, up) = (b.gate.apply(&h), b.up.apply(&h));
+        let act = match self.config.activation {
+            Activation::Silu => swiglu(&gate, &up),
+            Activation::GeluTanh => geglu(&gate, &up),
+        };
+        add_assign(x, &post(b.down.apply(&act), 1));
     }
 }
 

@@ -1,5 +1,5 @@
 //! The f32 building blocks of the CPU reference forward pass: a row-major
-//! weight matrix, a batched matrix-vector product, RMSNorm and SiLU.
+//! weight matrix, a batched matrix-vector product, RMSNorm, SiLU and GELU.
 
 use std::thread;
 
@@ -95,7 +95,8 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// RMSNorm of each `weight.len()`-wide row of `x`, scaled by `weight`.
+/// RMSNorm of each `weight.len()`-wide row of `x`, scaled by `weight`; a
+/// `head_dim`-wide weight normalises each head of `[tokens, heads, head_dim]`.
 pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks_exact(weight.len()) {
@@ -109,6 +110,18 @@ pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
 /// SwiGLU's gate: `silu(gate) * up`, element-wise.
 pub(crate) fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     gate.iter().zip(up).map(|(&g, &u)| g / (1.0 + (-g).exp()) * u).collect()
+}
+
+/// GeGLU's gate: `gelu(gate) * up`, element-wise, with GELU's tanh
+/// approximation (Gemma's `gelu_pytorch_tanh`).
+pub(crate) fn geglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    gate.iter().zip(up).map(|(&g, &u)| gelu_tanh(g) * u).collect()
+}
+
+/// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+pub(crate) fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
 }
 
 /// `acc += add`, element-wise (the residual connections).

@@ -1,4 +1,4 @@
-//! The tensors a llama GGUF must hold and their shapes, derived from a
+//! The tensors a llama or gemma3 GGUF must hold and their shapes, derived from a
 //! [`LlamaConfig`]: one table that the config check reads, so that every
 //! hyperparameter is agreed with the file's tensors before anything is sized
 //! from it.
@@ -11,7 +11,15 @@ use crate::error::{Error, Result};
 pub(crate) const BLOCK_TENSORS: [&str; 9] =
     ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"];
 
-/// The name of block `i`'s tensor `t` (one of [`BLOCK_TENSORS`]).
+/// Per-head norms of Q and K (`head_dim` wide), when
+/// [`LlamaConfig::qk_norm`].
+pub(crate) const QK_NORMS: [&str; 2] = ["attn_q_norm", "attn_k_norm"];
+
+/// Norms of the attention and MLP outputs, when [`LlamaConfig::post_norms`].
+pub(crate) const POST_NORMS: [&str; 2] = ["post_attention_norm", "post_ffw_norm"];
+
+/// The name of block `i`'s tensor `t` (one of [`BLOCK_TENSORS`],
+/// [`QK_NORMS`] or [`POST_NORMS`]).
 pub(crate) fn block_tensor(i: usize, t: &str) -> String {
     format!("blk.{i}.{t}.weight")
 }
@@ -39,6 +47,12 @@ pub(crate) fn llama_tensors(config: &LlamaConfig) -> Vec<(String, Vec<u64>)> {
                 _ => vec![f, e], // ffn_down
             };
             out.push((block_tensor(i, t), dims));
+        }
+        if config.qk_norm {
+            out.extend(QK_NORMS.map(|t| (block_tensor(i, t), vec![d])));
+        }
+        if config.post_norms {
+            out.extend(POST_NORMS.map(|t| (block_tensor(i, t), vec![e])));
         }
         if config.qkv_bias {
             for (t, width) in [("attn_q", hq * d), ("attn_k", hkv * d), ("attn_v", hkv * dv)] {

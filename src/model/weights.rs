@@ -1,13 +1,14 @@
-//! The weights of a llama model on the GPU: matrices stay in their file type
-//! (Q4_1, Q8_0, ...) and are dequantised inside the kernels; norm scales are
-//! f32. Every shape is checked against the [`LlamaConfig`] at load. The Q, K
+//! The weights of a llama or gemma3 model on the GPU: matrices stay in their
+//! file type (Q4_1, Q8_0, ...) and are dequantised inside the kernels; norm
+//! scales are f32. The embedding and output tables are split by rows where
+//! they pass the adapter's binding limits. Every shape is checked against the [`LlamaConfig`] at load. The Q, K
 //! and V projections are stacked into one matrix, as are gate and up, so
 //! each pair or triple is one matmul (when their types agree).
 
 use super::config::LlamaConfig;
 use super::gguf::Gguf;
-use super::ops::{QuantMatrix, RmsNorm};
-use super::tensors::{bias_tensor, llama_tensors};
+use super::ops::{ChunkedMatrix, HeadNorm, QuantMatrix, RmsNorm};
+use super::tensors::{bias_tensor, block_tensor, llama_tensors, POST_NORMS, QK_NORMS};
 use crate::error::Result;
 use crate::GpuContext;
 
@@ -24,15 +25,19 @@ pub(crate) struct BlockWeights {
     pub down: QuantMatrix,
     /// Q, K and V biases (f32), when the file has them.
     pub qkv_bias: Option<[wgpu::Buffer; 3]>,
+    /// Per-head Q and K norms, when the config has them.
+    pub qk_norm: Option<[HeadNorm; 2]>,
+    /// Norms of the attention and MLP outputs, when the config has them.
+    pub post_norms: Option<[RmsNorm; 2]>,
 }
 
 /// Every weight of the model.
 pub(crate) struct Weights {
-    pub embedding: QuantMatrix,
+    pub embedding: ChunkedMatrix,
     pub blocks: Vec<BlockWeights>,
     pub output_norm: RmsNorm,
     /// `None` when the head is tied to the embedding.
-    pub output: Option<QuantMatrix>,
+    pub output: Option<ChunkedMatrix>,
 }
 
 impl Weights {
@@ -51,16 +56,30 @@ impl Weights {
         let mut loader = Loader { ctx, gguf, config, done: 0, total, progress: &mut progress };
 
         let (e, f, vocab) = (config.embedding, config.ffn, config.vocab_size);
-        let embedding = loader.matrix("token_embd.weight", vocab, e)?;
+        let embedding = loader.table("token_embd.weight", vocab, e)?;
         let output_norm = loader.norm("output_norm.weight")?;
         let output = match config.tied_output {
             true => None,
-            false => Some(loader.matrix("output.weight", vocab, e)?),
+            false => Some(loader.table("output.weight", vocab, e)?),
         };
         let mut blocks = Vec::with_capacity(config.layers.len());
         for (i, a) in config.layers.iter().enumerate() {
             let name = |t: &str| format!("blk.{i}.{t}.weight");
             let (q, k, v) = (a.q_heads * a.head_dim, a.kv_heads * a.head_dim, a.kv_heads * a.v_head_dim);
+            let qk_norm = match config.qk_norm {
+                true => {
+                    let [qn, kn] = QK_NORMS.map(|t| block_tensor(i, t));
+                    Some([loader.head_norm(&qn, a.head_dim)?, loader.head_norm(&kn, a.head_dim)?])
+                }
+                false => None,
+            };
+            let post_norms = match config.post_norms {
+                true => {
+                    let [attn, ffw] = POST_NORMS.map(|t| block_tensor(i, t));
+                    Some([loader.norm(&attn)?, loader.norm(&ffw)?])
+                }
+                false => None,
+            };
             blocks.push(BlockWeights {
                 attn_norm: loader.norm(&name("attn_norm"))?,
                 qkv: loader.stack(&[(name("attn_q"), q), (name("attn_k"), k), (name("attn_v"), v)], e)?,
@@ -76,13 +95,15 @@ impl Weights {
                     ]),
                     false => None,
                 },
+                qk_norm,
+                post_norms,
             });
         }
         Ok(Weights { embedding, blocks, output_norm, output })
     }
 
     /// The output head: `output.weight`, or the embedding when tied.
-    pub fn head(&self) -> &QuantMatrix {
+    pub fn head(&self) -> &ChunkedMatrix {
         self.output.as_ref().unwrap_or(&self.embedding)
     }
 
@@ -105,11 +126,13 @@ impl Weights {
                     .sum::<u64>()
                     + norm(&b.attn_norm)
                     + norm(&b.ffn_norm)
+                    + b.post_norms.iter().flatten().map(norm).sum::<u64>()
+                    + b.qk_norm.iter().flatten().map(|n| n.head_dim() as u64 * 4).sum::<u64>()
                     + b.qkv_bias.iter().flatten().map(wgpu::Buffer::size).sum::<u64>()
             })
             .sum();
         self.embedding.gpu_bytes()
-            + self.output.as_ref().map_or(0, QuantMatrix::gpu_bytes)
+            + self.output.as_ref().map_or(0, ChunkedMatrix::gpu_bytes)
             + norm(&self.output_norm)
             + blocks
     }
@@ -130,6 +153,15 @@ impl<P: FnMut(u64, u64)> Loader<'_, P> {
     fn matrix(&mut self, name: &str, rows: u32, cols: u32) -> Result<QuantMatrix> {
         self.gguf.tensor_with_dims(name, &[cols as u64, rows as u64])?;
         let m = QuantMatrix::from_gguf(self.ctx, self.gguf, name)?;
+        self.advance(name)?;
+        Ok(m)
+    }
+
+    /// An `[rows, cols]` table (embedding or output head), split by rows
+    /// where it passes the adapter's limits.
+    fn table(&mut self, name: &str, rows: u32, cols: u32) -> Result<ChunkedMatrix> {
+        self.gguf.tensor_with_dims(name, &[cols as u64, rows as u64])?;
+        let m = ChunkedMatrix::from_gguf(self.ctx, self.gguf, name)?;
         self.advance(name)?;
         Ok(m)
     }
@@ -162,6 +194,14 @@ impl<P: FnMut(u64, u64)> Loader<'_, P> {
     fn norm(&mut self, name: &str) -> Result<RmsNorm> {
         self.gguf.tensor_with_dims(name, &[self.config.embedding as u64])?;
         let n = RmsNorm::from_gguf(self.ctx, self.gguf, name, self.config.rms_eps)?;
+        self.advance(name)?;
+        Ok(n)
+    }
+
+    /// A per-head norm scale of `head_dim` values.
+    fn head_norm(&mut self, name: &str, head_dim: u32) -> Result<HeadNorm> {
+        self.gguf.tensor_with_dims(name, &[head_dim as u64])?;
+        let n = HeadNorm::from_gguf(self.ctx, self.gguf, name, self.config.rms_eps)?;
         self.advance(name)?;
         Ok(n)
     }

@@ -59,7 +59,7 @@ impl WasmContext {
             f16: feature_use("f16", f16)?,
             subgroups: feature_use("subgroups", subgroups)?,
             adapter_class: Some(adapter_class),
-            default_limits,
+            limits: default_limits.then(wgpu::Limits::default),
         };
         Ok(WasmContext { ctx: GpuContext::with_options(opts).await?, reported })
     }

@@ -1,5 +1,5 @@
-//! Host side of `model/elementwise.wgsl`: the residual add, SwiGLU and a
-//! bias added to every token.
+//! Host side of `model/elementwise.wgsl`: the residual add, SwiGLU, GeGLU
+//! and a bias added to every token.
 
 use super::kernels::ELEMENTWISE;
 use super::Batch;
@@ -32,6 +32,18 @@ pub fn swiglu(
     elementwise(encoder, batch, gate, up, width, Op::Swiglu)
 }
 
+/// Records `gate = gelu(gate) * up` over the batch's tokens of `width` f32
+/// each, with GELU's tanh approximation (Gemma's GeGLU).
+pub fn geglu(
+    encoder: &mut wgpu::CommandEncoder,
+    batch: &Batch,
+    gate: &wgpu::Buffer,
+    up: &wgpu::Buffer,
+    width: u32,
+) -> Result<()> {
+    elementwise(encoder, batch, gate, up, width, Op::Geglu)
+}
+
 /// Records `x[t] += bias` for each of the batch's tokens of `width` f32;
 /// `bias` holds `width` f32.
 pub fn add_bias(
@@ -50,6 +62,7 @@ enum Op {
     Add = 0,
     Swiglu = 1,
     AddBias = 2,
+    Geglu = 3,
 }
 
 fn elementwise(
@@ -64,6 +77,7 @@ fn elementwise(
         Op::Add => "add",
         Op::Swiglu => "swiglu",
         Op::AddBias => "add_bias",
+        Op::Geglu => "geglu",
     };
     if width == 0 {
         return Err(Error::InvalidOp { op: name, why: "width must be at least 1".into() });

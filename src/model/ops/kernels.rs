@@ -4,6 +4,7 @@ use crate::gpu::kernel::{Access::*, KernelSpec};
 
 const DEQUANT: &str = include_str!("../../../shaders/model/dequant.wgsl");
 const MATMUL_IO: &str = include_str!("../../../shaders/model/matmul_io.wgsl");
+const ACTIVATION: &str = include_str!("../../../shaders/model/activation.wgsl");
 
 /// Bindings of both matmuls: batch, x, scales, quants, y, y1, y2
 /// (`matmul_io.wgsl`, `dequant.wgsl`).
@@ -16,12 +17,12 @@ const MATMUL_BINDINGS: &[(&str, crate::gpu::kernel::Access)] = &[
     ("y1", ReadWrite),
     ("y2", ReadWrite),
 ];
-const MATMUL_OVERRIDES: &[&str] = &["WTYPE", "K", "N", "Y_STRIDE", "Y_OFFSET", "OUT", "N0", "N1"];
+const MATMUL_OVERRIDES: &[&str] = &["WTYPE", "K", "N", "Y_STRIDE", "Y_OFFSET", "OUT", "ACT", "N0", "N1"];
 
 /// `model/matvec.wgsl`: decode matmul on quantised weights.
 pub(crate) static MATVEC: KernelSpec = KernelSpec {
     name: "matvec",
-    sources: &[DEQUANT, MATMUL_IO, include_str!("../../../shaders/model/matvec.wgsl")],
+    sources: &[DEQUANT, ACTIVATION, MATMUL_IO, include_str!("../../../shaders/model/matvec.wgsl")],
     subgroup_sources: None,
     bindings: MATMUL_BINDINGS,
     overrides: MATMUL_OVERRIDES,
@@ -31,7 +32,7 @@ pub(crate) static MATVEC: KernelSpec = KernelSpec {
 /// `model/matmul.wgsl`: prefill matmul on quantised weights, tiled by tokens.
 pub(crate) static MATMUL: KernelSpec = KernelSpec {
     name: "matmul",
-    sources: &[DEQUANT, MATMUL_IO, include_str!("../../../shaders/model/matmul.wgsl")],
+    sources: &[DEQUANT, ACTIVATION, MATMUL_IO, include_str!("../../../shaders/model/matmul.wgsl")],
     subgroup_sources: None,
     bindings: MATMUL_BINDINGS,
     overrides: MATMUL_OVERRIDES,
@@ -44,7 +45,7 @@ pub(crate) static EMBED: KernelSpec = KernelSpec {
     sources: &[DEQUANT, include_str!("../../../shaders/model/embed.wgsl")],
     subgroup_sources: None,
     bindings: &[("batch", Read), ("ids", Read), ("w_scales", Read), ("w_quants", Read), ("out", ReadWrite)],
-    overrides: &["WTYPE", "K", "N"],
+    overrides: &["WTYPE", "K", "N", "ROW0", "ROWS", "SCALE"],
     generated: KernelSpec::nothing,
 };
 
@@ -54,14 +55,24 @@ pub(crate) static RMS_NORM: KernelSpec = KernelSpec {
     sources: &[include_str!("../../../shaders/model/rms_norm.wgsl")],
     subgroup_sources: None,
     bindings: &[("batch", Read), ("x", Read), ("w", Read), ("y", ReadWrite)],
-    overrides: &["D4", "EPS"],
+    overrides: &["D4", "EPS", "ADD"],
     generated: KernelSpec::nothing,
 };
 
-/// `model/elementwise.wgsl`: residual add, SwiGLU and biases, in place.
+/// `model/head_norm.wgsl`: RMSNorm of each head in place (Gemma's Q/K norms).
+pub(crate) static HEAD_NORM: KernelSpec = KernelSpec {
+    name: "head_norm",
+    sources: &[include_str!("../../../shaders/model/head_norm.wgsl")],
+    subgroup_sources: None,
+    bindings: &[("batch", Read), ("x", ReadWrite), ("w", Read)],
+    overrides: &["D4", "HEADS", "EPS"],
+    generated: KernelSpec::nothing,
+};
+
+/// `model/elementwise.wgsl`: residual add, SwiGLU, GeGLU and biases, in place.
 pub(crate) static ELEMENTWISE: KernelSpec = KernelSpec {
     name: "elementwise",
-    sources: &[include_str!("../../../shaders/model/elementwise.wgsl")],
+    sources: &[ACTIVATION, include_str!("../../../shaders/model/elementwise.wgsl")],
     subgroup_sources: None,
     bindings: &[("batch", Read), ("x", ReadWrite), ("y", Read)],
     overrides: &["OP", "WIDTH"],

@@ -1,6 +1,6 @@
 //! Host side of `model/matvec.wgsl` (decode) and `model/matmul.wgsl`
 //! (prefill): y[t, n] = sum_k x[t, k] * W[n, k] on quantised weights, with
-//! the residual add, SwiGLU or a Q/K/V split folded in where asked
+//! the residual add, SwiGLU, GeGLU or a Q/K/V split folded in where asked
 //! (`model/matmul_io.wgsl`).
 
 use super::kernels::{MATMUL, MATVEC};
@@ -63,6 +63,8 @@ pub enum Output<'a> {
     /// The weight is `[gate; up]` (N/2 rows each): `y = silu(gate) * up`,
     /// `[tokens, N/2]`.
     Swiglu,
+    /// As [`Output::Swiglu`] with `gelu(gate)` (tanh approximation): GeGLU.
+    Geglu,
     /// Rows `[0, at[0])` to `y`, `[at[0], at[1])` to `rest[0]` and
     /// `[at[1], N)` to `rest[1]`, each dense: Q, K and V of one matmul.
     Split { at: [u32; 2], rest: [&'a wgpu::Buffer; 2] },
@@ -103,8 +105,8 @@ impl QuantMatrix {
     }
 
     /// A matmul with its neighbour folded in (see [`Fusion`]); `y` is dense.
-    /// The CPU twins are in [`super::reference`]: `matmul`, then `add` or
-    /// `swiglu_halves`.
+    /// The CPU twins are in [`super::reference`]: `matmul`, then `add`,
+    /// `swiglu_halves` or `geglu_halves`.
     pub fn matmul_fused(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -116,10 +118,10 @@ impl QuantMatrix {
         let invalid = |why: String| Err(Error::InvalidOp { op: "matmul", why });
         let n = self.n();
         let width = match fusion.output {
-            Output::Swiglu if !n.is_multiple_of(2) => {
-                return invalid(format!("SwiGLU needs an even N, got {n}"))
+            Output::Swiglu | Output::Geglu if !n.is_multiple_of(2) => {
+                return invalid(format!("a gated unit needs an even N, got {n}"))
             }
-            Output::Swiglu => n / 2,
+            Output::Swiglu | Output::Geglu => n / 2,
             Output::Split { at, .. } if !(at[0] <= at[1] && at[1] <= n) => {
                 return invalid(format!("split rows {at:?} must be ordered and at most N {n}"))
             }
@@ -141,7 +143,7 @@ impl QuantMatrix {
         let (k, n, tokens) = (self.k(), self.n(), batch.tokens());
         let t = tokens as u64;
         // Rows the kernel's threads own, and the part of them that goes to `y`.
-        let rows = if let Output::Swiglu = fusion.output { n / 2 } else { n };
+        let rows = if let Output::Swiglu | Output::Geglu = fusion.output { n / 2 } else { n };
         let y_rows = if let Output::Split { at, .. } = fusion.output { at[0] } else { rows };
         let out_floats = (t - 1) * stride as u64 + offset as u64 + y_rows as u64;
         check_index("matmul activations", t * k as u64)?;
@@ -169,10 +171,11 @@ impl QuantMatrix {
             // No split: y1 and y2 are never written.
             _ => ([n, n], self.ctx.spare_buffers()),
         };
-        let out = match fusion.output {
-            Output::Store | Output::Split { .. } => 0,
-            Output::Add => 1,
-            Output::Swiglu => 2,
+        let (out, act) = match fusion.output {
+            Output::Store | Output::Split { .. } => (0, 0),
+            Output::Add => (1, 0),
+            Output::Swiglu => (2, 0),
+            Output::Geglu => (2, 1),
         };
         let tiled = match fusion.path {
             MatmulPath::Auto => tokens > MATVEC_MAX_TOKENS,
@@ -203,6 +206,7 @@ impl QuantMatrix {
                 .set("Y_STRIDE", stride)
                 .set("Y_OFFSET", offset)
                 .set("OUT", out)
+                .set("ACT", act)
                 .set("N0", split[0])
                 .set("N1", split[1]),
         )?;

@@ -1,8 +1,9 @@
-//! GPU building blocks of the llama forward pass, each with a CPU twin in
-//! [`reference`]: matmul on quantised weights ([`QuantMatrix`]), embedding
-//! lookup, RMSNorm, SwiGLU, the residual add, biases and the greedy argmax; the
-//! matmul can fold RMSNorm, the residual add, SwiGLU or a Q/K/V split into
-//! itself. Activations are f32.
+//! GPU building blocks of the llama and gemma3 forward passes, each with a
+//! CPU twin in [`reference`]: matmul on quantised weights ([`QuantMatrix`],
+//! and [`ChunkedMatrix`] for tables past one binding), embedding lookup,
+//! RMSNorm (per token, per head, or added into the residual), SwiGLU, GeGLU,
+//! the residual add, biases and the greedy argmax; the matmul can fold the
+//! residual add, SwiGLU, GeGLU or a Q/K/V split into itself. Activations are f32.
 //!
 //! Every op records into a caller's `wgpu::CommandEncoder` and reads the
 //! step's token count from a [`Batch`], so a whole layer is one submission and
@@ -26,8 +27,10 @@
 
 mod argmax;
 mod batch;
+mod chunked;
 mod elementwise;
 mod embed;
+mod head_norm;
 pub(crate) mod kernels;
 mod matmul;
 mod quant_matrix;
@@ -37,7 +40,9 @@ mod rms_norm;
 
 pub use argmax::{argmax, ARGMAX_NONE};
 pub use batch::Batch;
-pub use elementwise::{add, add_bias, swiglu};
+pub use chunked::ChunkedMatrix;
+pub use elementwise::{add, add_bias, geglu, swiglu};
+pub use head_norm::HeadNorm;
 pub use matmul::{Fusion, MatmulOptions, MatmulPath, Output, MATVEC_MAX_TOKENS};
 pub use quant_matrix::QuantMatrix;
 pub use repack::{repack, Repacked};

@@ -17,7 +17,8 @@ pub fn embed(table: &[f32], k: usize, ids: &[u32]) -> Vec<f32> {
     ids.iter().flat_map(|&id| table[id as usize * k..(id as usize + 1) * k].iter().copied()).collect()
 }
 
-/// `y = x / sqrt(mean(x^2) + eps) * w` per token of `w.len()` elements.
+/// `y = x / sqrt(mean(x^2) + eps) * w` per row of `w.len()` elements: per
+/// token, or per head when `w` is one head wide (Gemma's Q/K norms).
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     let mut y = Vec::with_capacity(x.len());
     for xt in x.chunks_exact(w.len()) {
@@ -31,6 +32,13 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
 pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     let silu = |g: f64| g / (1.0 + (-g).exp());
     gate.iter().zip(up).map(|(&g, &u)| (silu(g as f64) * u as f64) as f32).collect()
+}
+
+/// `gelu(gate) * up`, elementwise, with GELU's tanh approximation.
+pub fn geglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    let gelu =
+        |g: f64| 0.5 * g * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (g + 0.044715 * g * g * g)).tanh());
+    gate.iter().zip(up).map(|(&g, &u)| (gelu(g as f64) * u as f64) as f32).collect()
 }
 
 /// `x + y`, elementwise.
@@ -48,6 +56,11 @@ pub fn add_bias(x: &[f32], bias: &[f32]) -> Vec<f32> {
 /// matmul computes them; the result is `[tokens, f]`.
 pub fn swiglu_halves(y: &[f32], f: usize) -> Vec<f32> {
     y.chunks_exact(2 * f).flat_map(|t| swiglu(&t[..f], &t[f..])).collect()
+}
+
+/// GeGLU of each token's two halves (gate first, as [`swiglu_halves`]).
+pub fn geglu_halves(y: &[f32], f: usize) -> Vec<f32> {
+    y.chunks_exact(2 * f).flat_map(|t| geglu(&t[..f], &t[f..])).collect()
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {

@@ -58,6 +58,29 @@ impl RmsNorm {
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Result<()> {
+        self.encode_with(encoder, batch, x, y, false)
+    }
+
+    /// Records `y += rms_norm(x)`: a normalised block output added into the
+    /// residual `y` (Gemma's post-norms). CPU twin: `add(y, rms_norm(x))`.
+    pub fn encode_add(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        batch: &Batch,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Result<()> {
+        self.encode_with(encoder, batch, x, y, true)
+    }
+
+    fn encode_with(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        batch: &Batch,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        add: bool,
+    ) -> Result<()> {
         let floats = batch.tokens() as u64 * self.width as u64;
         check_index("rms_norm elements", floats)?;
         check_len("rms_norm input", x, floats * 4)?;
@@ -67,7 +90,7 @@ impl RmsNorm {
         }
         let pipeline = self.ctx.pipeline(
             ShaderVariant { kernel: &RMS_NORM, kv: KvStorage::F32, subgroups: false },
-            &Constants::default().set("D4", self.width / 4).set("EPS", self.eps),
+            &Constants::default().set("D4", self.width / 4).set("EPS", self.eps).set("ADD", add as u32),
         )?;
         let [gx, gy] = grid(batch.tokens() as u64, "rms_norm tokens")?;
         self.ctx.dispatch(encoder, &pipeline, &[batch.buffer(), x, &self.weight, y], [gx, gy, 1])
