@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing first (see setup.sh) and fetches
-# the default model for the tests that read it. `--rust` (first) runs only
+# the default model and Gemma 3 for the tests that read them. `--rust` (first) runs only
 # the Rust tests: no wasm build, no browser. Other arguments go to
 # `cargo test`.
 set -euo pipefail
@@ -12,6 +12,7 @@ if [ "${1:-}" = --rust ]; then
 fi
 if $rust_only; then scripts/setup.sh --gpu; else scripts/setup.sh; fi
 scripts/fetch-model.sh >/dev/null
+scripts/fetch-gemma.sh >/dev/null
 source scripts/env.sh
 cargo test "$@"
 $rust_only && exit 0
