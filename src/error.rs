@@ -82,7 +82,7 @@ pub enum Error {
     GgufVersion(u32),
     #[error("tensor `{tensor}` has ggml type {ty} ({ty_name}); wgqa reads F32, F16, Q8_0, Q4_0 and Q4_1")]
     GgufUnsupportedType { tensor: String, ty: u32, ty_name: &'static str },
-    #[error("model architecture `{0}` is not supported: wgqa runs `llama` and `gemma3` models")]
+    #[error("model architecture `{0}` is not supported: wgqa runs `llama`, `qwen2` and `gemma3` models")]
     GgufArchitecture(String),
     #[error("corrupt GGUF file: {0}")]
     GgufCorrupt(String),

@@ -28,6 +28,9 @@ const GEMMA3_PATTERN: u32 = 6;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Architecture {
     Llama,
+    /// Llama's graph with Q/K/V biases, and RoPE on halves: its Q/K rows are
+    /// not permuted for adjacent pairs as llama files' are.
+    Qwen2,
     Gemma3,
 }
 
@@ -37,6 +40,7 @@ impl Architecture {
     pub fn from_gguf(gguf: &Gguf) -> Result<Architecture> {
         match gguf.get_str("general.architecture")? {
             "llama" => Ok(Architecture::Llama),
+            "qwen2" => Ok(Architecture::Qwen2),
             "gemma3" => Ok(Architecture::Gemma3),
             other => Err(Error::GgufArchitecture(other.to_string())),
         }
@@ -46,6 +50,7 @@ impl Architecture {
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Llama => "llama",
+            Architecture::Qwen2 => "qwen2",
             Architecture::Gemma3 => "gemma3",
         }
     }
@@ -164,7 +169,7 @@ impl LlamaConfig {
 
         let rope_base = read_rope_base(gguf, &key("rope.freq_base"), DEFAULT_ROPE_BASE)?;
         let rope_base_windowed = match arch {
-            Architecture::Llama => rope_base,
+            Architecture::Llama | Architecture::Qwen2 => rope_base,
             Architecture::Gemma3 => read_rope_base(gguf, &key("rope.freq_base_swa"), GEMMA3_LOCAL_ROPE_BASE)?,
         };
         // Partial rotary embeddings are not implemented: a model rotating
@@ -226,7 +231,10 @@ impl LlamaConfig {
             rope_base,
             rope_base_windowed,
             rope_scaling,
-            rope_layout: if gemma { RopeLayout::HalfSplit } else { RopeLayout::Adjacent },
+            rope_layout: match arch {
+                Architecture::Llama => RopeLayout::Adjacent,
+                Architecture::Qwen2 | Architecture::Gemma3 => RopeLayout::HalfSplit,
+            },
             rms_eps,
             context_length,
             vocab_size,
@@ -360,14 +368,14 @@ fn vocab_size(gguf: &Gguf, keys: &Keys) -> Result<u32> {
     Ok(n)
 }
 
-/// Each layer's sliding window. Llama layers have none (llama.cpp ignores
+/// Each layer's sliding window. Llama and Qwen2 layers have none (llama.cpp ignores
 /// the key for llama too). Gemma 3's
 /// `gemma3.attention.sliding_window` applies to the local layers, which
 /// `gemma3.attention.sliding_window_pattern` names: a period P (layer i is
 /// global when i % P == P - 1; 6 when absent) or one bool per layer (true:
 /// windowed).
 fn windows(gguf: &Gguf, keys: &Keys, n_layers: u32) -> Result<Vec<Option<u32>>> {
-    if keys.0 == Architecture::Llama {
+    if keys.0 != Architecture::Gemma3 {
         return Ok(vec![None; n_layers as usize]);
     }
     let (window_key, pattern_key) =
