@@ -6,17 +6,13 @@ override D4: u32 = 1u;
 override EPS: f32 = 1e-5;
 override ADD: u32 = 0u;
 
-const NORM_WG: u32 = 64u;
-
 // batch[0]: tokens in this step.
 @group(0) @binding(0) var<storage, read> batch: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
 
-var<workgroup> sums: array<f32, NORM_WG>;
-
-@compute @workgroup_size(64)
+@compute @workgroup_size(NORM_WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -32,15 +28,7 @@ fn main(
             s += dot(v, v);
         }
     }
-    sums[lid] = s;
-    for (var h = NORM_WG / 2u; h > 0u; h >>= 1u) {
-        workgroupBarrier();
-        if lid < h {
-            sums[lid] += sums[lid + h];
-        }
-    }
-    workgroupBarrier();
-    let inv = inverseSqrt(sums[0] / f32(D4 * 4u) + EPS);
+    let inv = inverse_rms(lid, s, D4 * 4u, EPS);
     if valid {
         for (var i = lid; i < D4; i += NORM_WG) {
             let v = x[base + i] * inv * w[i];

@@ -5,6 +5,7 @@ use crate::gpu::kernel::{Access::*, KernelSpec};
 const DEQUANT: &str = include_str!("../../../shaders/model/dequant.wgsl");
 const MATMUL_IO: &str = include_str!("../../../shaders/model/matmul_io.wgsl");
 const ACTIVATION: &str = include_str!("../../../shaders/model/activation.wgsl");
+const NORM_SUM: &str = include_str!("../../../shaders/model/norm_sum.wgsl");
 
 /// Bindings of both matmuls: batch, x, scales, quants, y, y1, y2
 /// (`matmul_io.wgsl`, `dequant.wgsl`).
@@ -52,7 +53,7 @@ pub(crate) static EMBED: KernelSpec = KernelSpec {
 /// `model/rms_norm.wgsl`: RMSNorm, one workgroup per token.
 pub(crate) static RMS_NORM: KernelSpec = KernelSpec {
     name: "rms_norm",
-    sources: &[include_str!("../../../shaders/model/rms_norm.wgsl")],
+    sources: &[NORM_SUM, include_str!("../../../shaders/model/rms_norm.wgsl")],
     subgroup_sources: None,
     bindings: &[("batch", Read), ("x", Read), ("w", Read), ("y", ReadWrite)],
     overrides: &["D4", "EPS", "ADD"],
@@ -62,7 +63,7 @@ pub(crate) static RMS_NORM: KernelSpec = KernelSpec {
 /// `model/head_norm.wgsl`: RMSNorm of each head in place (Gemma's Q/K norms).
 pub(crate) static HEAD_NORM: KernelSpec = KernelSpec {
     name: "head_norm",
-    sources: &[include_str!("../../../shaders/model/head_norm.wgsl")],
+    sources: &[NORM_SUM, include_str!("../../../shaders/model/head_norm.wgsl")],
     subgroup_sources: None,
     bindings: &[("batch", Read), ("x", ReadWrite), ("w", Read)],
     overrides: &["D4", "HEADS", "EPS"],
