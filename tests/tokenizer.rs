@@ -7,14 +7,14 @@
 //! tests at the end always run.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use serde_json::Value;
-use wgqa::model::{ChatMessage, ChatTemplate, Decoder, Gguf, PreTokenizer, Tokenizer, TokenizerConfig};
+use wgqa::model::{ChatTemplate, Decoder, Gguf, PreTokenizer, Tokenizer, TokenizerConfig};
 use wgqa::Error;
 use wgqa_testkit::model_file::default_model_path;
+use wgqa_testkit::tokenizer_fixture::{self, ids};
 
 fn gguf() -> Option<&'static Gguf> {
     static GGUF: OnceLock<Option<Gguf>> = OnceLock::new();
@@ -31,12 +31,7 @@ fn tokenizer() -> Option<&'static Tokenizer> {
 }
 
 fn fixture() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer/smollm2.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture file")).expect("fixture JSON")
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("ids array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+    tokenizer_fixture::load("smollm2")
 }
 
 #[test]
@@ -77,21 +72,8 @@ fn encoding_matches_reference_fixtures() {
 fn chat_template_renders_and_encodes_like_reference() {
     let (Some(gguf), Some(tok)) = (gguf(), tokenizer()) else { return };
     let template = ChatTemplate::from_gguf(gguf).unwrap();
-    let fixture = fixture();
-    let chats = fixture["chats"].as_array().expect("chats");
-    assert!(!chats.is_empty());
-    for chat in chats {
-        let messages: Vec<ChatMessage> = chat["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
-            .collect();
-        let text = template.render(&messages, chat["add_generation_prompt"].as_bool().unwrap());
-        assert_eq!(text, chat["text"].as_str().unwrap(), "rendering of {messages:?}");
-        // SmolLM2 adds no BOS, so `encode` is the reference's plain encoding.
-        assert_eq!(tok.encode(&text).unwrap(), ids(&chat["ids"]), "ids of {text:?}");
-    }
+    // SmolLM2 adds no BOS, so `encode` is the reference's plain encoding.
+    tokenizer_fixture::check_chats(&fixture(), template, tok);
 }
 
 #[test]

@@ -5,27 +5,26 @@
 //! hand-worked tiny vocabulary with its metadata errors.
 //!
 //! Tests that need Gemma return early, saying so, when the file is absent
-//! (scripts/fetch-gemma.sh, or `WGQA_GEMMA_MODEL=PATH`). The tiny-vocabulary
+//! (scripts/fetch-gemma.sh). The tiny-vocabulary
 //! tests always run.
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use serde_json::Value;
 use wgqa::model::{
-    ChatMessage, ChatTemplate, Decoder, Gguf, MetaArray, MetaValue, Tokenizer, TokenizerConfig,
-    TokenizerModel,
+    ChatTemplate, Decoder, Gguf, MetaArray, MetaValue, Tokenizer, TokenizerConfig, TokenizerModel,
 };
 use wgqa::Error;
 use wgqa_testkit::gguf_writer;
-use wgqa_testkit::model_file::gemma_model_path;
+use wgqa_testkit::model_file::gemma3_model_path;
+use wgqa_testkit::tokenizer_fixture::{self, ids};
 
 fn gemma() -> Option<&'static (Gguf, Tokenizer)> {
     static GEMMA: OnceLock<Option<(Gguf, Tokenizer)>> = OnceLock::new();
     GEMMA
         .get_or_init(|| {
-            let gguf = Gguf::open(gemma_model_path()?).expect("Gemma opens");
+            let gguf = Gguf::open(gemma3_model_path()?).expect("Gemma opens");
             let tok = Tokenizer::from_gguf(&gguf).expect("Gemma's tokenizer builds");
             Some((gguf, tok))
         })
@@ -33,12 +32,7 @@ fn gemma() -> Option<&'static (Gguf, Tokenizer)> {
 }
 
 fn fixture() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer/gemma3.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture file")).expect("fixture JSON")
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("ids array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+    tokenizer_fixture::load("gemma3")
 }
 
 /// Feed ids one by one through a [`Decoder`] and join what it returns.
@@ -92,20 +86,8 @@ fn gemma_chat_renders_and_encodes_like_reference() {
     assert!(gguf.get("tokenizer.chat_template").is_none());
     let template = ChatTemplate::from_gguf(gguf).unwrap();
     assert_eq!(template, ChatTemplate::Gemma);
-    let chats = fixture()["chats"].as_array().unwrap().clone();
-    assert!(!chats.is_empty());
-    for chat in chats {
-        let messages: Vec<ChatMessage> = chat["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
-            .collect();
-        let text = template.render(&messages, chat["add_generation_prompt"].as_bool().unwrap());
-        assert_eq!(text, chat["text"].as_str().unwrap(), "rendering of {messages:?}");
-        // The reference's ids include BOS, which `encode` adds for Gemma.
-        assert_eq!(tok.encode(&text).unwrap(), ids(&chat["ids"]), "ids of {text:?}");
-    }
+    // The reference's ids include BOS, which `encode` adds for Gemma.
+    tokenizer_fixture::check_chats(&fixture(), template, tok);
 }
 
 #[test]

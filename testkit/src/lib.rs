@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 pub mod gguf_writer;
 pub mod model_file;
+pub mod tokenizer_fixture;
 
 use wgqa::reference::tolerance::Tolerance;
 use wgqa::{

@@ -28,26 +28,3 @@ fn model_path(relative: &str, fetch: &str) -> Option<PathBuf> {
     }
     Some(path)
 }
-
-/// Where `scripts/fetch-gemma.sh` puts Gemma-3-270M (Q4_K_M), relative to
-/// the repository root; `WGQA_GEMMA_MODEL` names another path.
-pub const GEMMA_MODEL: &str = "models/gemma-3-270m-q4_k_m.gguf";
-
-/// Gemma's path, or `None` with a note when it has not been fetched.
-pub fn gemma_model_path() -> Option<PathBuf> {
-    let path = match std::env::var_os("WGQA_GEMMA_MODEL") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("testkit/ lies in the repository")
-            .join(GEMMA_MODEL),
-    };
-    if !path.exists() {
-        eprintln!(
-            "skipping: {} is absent (run scripts/fetch-gemma.sh, or set WGQA_GEMMA_MODEL)",
-            path.display()
-        );
-        return None;
-    }
-    Some(path)
-}
