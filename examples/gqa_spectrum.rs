@@ -19,7 +19,7 @@
 use std::time::Instant;
 
 use wgqa::convert::{convert, ConvertOptions, KvTarget, Method};
-use wgqa::model::{Gguf, LlamaConfig, LlamaModel, ReferenceModel, Tokenizer, DEFAULT_MODEL};
+use wgqa::model::{CpuModel, Gguf, LlamaConfig, LlamaModel, Tokenizer, DEFAULT_MODEL};
 use wgqa::{DType, GpuContext, Plan, Result};
 
 const TEXT: &str = "texts/pride-and-prejudice-ch1.txt";
@@ -168,10 +168,10 @@ fn heads_summary(cfg: &LlamaConfig) -> String {
 
 /// Perplexity over `tokens` in independent windows (as `wgqa perplexity`).
 fn perplexity(gguf: &Gguf, config: LlamaConfig, tokens: &[u32], window: usize) -> Result<f64> {
-    let mut model = ReferenceModel::with_config(gguf, config)?;
+    let mut model = CpuModel::with_config(gguf, config)?;
     let (mut nll, mut scored) = (0.0, 0usize);
     for chunk in tokens.chunks(window).filter(|c| c.len() >= 2) {
-        let ppl = wgqa::model::perplexity(&mut model, chunk)?;
+        let ppl = model.perplexity(chunk)?;
         nll += ppl.ln() * (chunk.len() - 1) as f64;
         scored += chunk.len() - 1;
     }

@@ -183,13 +183,8 @@ pub fn info(model: &Path, kv_type: DType) -> CliResult {
     println!("MLP:            {mlp}");
     println!("output head:    {}", if c.tied_output { "tied to the embedding" } else { "separate" });
     println!("KV bytes/token: {} ({}, all layers)", c.kv_bytes_per_token(), kv_type.name());
-    // A sliding-window layer needs only its window's tokens, whatever the context.
     let context = c.context_length as u64;
-    let full: u64 = c
-        .layers
-        .iter()
-        .map(|a| a.kv_bytes_per_token() * a.window.map_or(context, |w| context.min(w as u64)))
-        .sum();
+    let full = c.kv_bytes_for(context);
     let note = match windowed {
         0 => String::new(),
         _ => format!(

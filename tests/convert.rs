@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use wgqa::convert::{
     allocate, convert, quantize, write_gguf, write_new_file, ConvertOptions, KvTarget, Method, TensorOut,
 };
-use wgqa::model::{Gguf, LlamaConfig, MetaArray, MetaValue, ReferenceModel, TensorType};
+use wgqa::model::{CpuModel, Gguf, LlamaConfig, MetaArray, MetaValue, TensorType};
 use wgqa::Error;
 use wgqa_testkit::model_file::default_model_path;
 
@@ -90,7 +90,7 @@ fn converted(gguf: &Gguf, opts: &ConvertOptions) -> Gguf {
 }
 
 fn logits(gguf: &Gguf, tokens: &[u32]) -> Vec<Vec<f32>> {
-    ReferenceModel::load(gguf).unwrap().forward(tokens).unwrap()
+    CpuModel::load(gguf).unwrap().forward(tokens).unwrap()
 }
 
 fn assert_logits_close(got: &[Vec<f32>], want: &[Vec<f32>], tol: f32, case: &str) {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use wgqa::model::{ChatTemplate, Gguf, LlamaConfig, MetaArray, MetaValue, ReferenceModel, Tokenizer};
+use wgqa::model::{ChatTemplate, CpuModel, Gguf, LlamaConfig, MetaArray, MetaValue, Tokenizer};
 use wgqa_testkit::gguf_writer::{self, build, tensor, RawTensor};
 use wgqa_testkit::model_file;
 
@@ -301,7 +301,7 @@ fn load_everything(bytes: &[u8]) -> bool {
     if LlamaConfig::from_gguf(&gguf).is_err() {
         return false;
     }
-    if let Ok(mut model) = ReferenceModel::load(&gguf) {
+    if let Ok(mut model) = CpuModel::load(&gguf) {
         let _ = model.forward(&[2, 3]);
     }
     true
@@ -364,7 +364,7 @@ fn mutated_model_files_never_panic_hang_or_over_allocate() {
     // Every seed loads before it is mutated, so a mutation is what breaks it.
     for s in &seeds {
         let gguf = Gguf::parse(&s.bytes).unwrap_or_else(|e| panic!("seed {}: {e}", s.name));
-        ReferenceModel::load(&gguf).unwrap_or_else(|e| panic!("seed {}: {e}", s.name));
+        CpuModel::load(&gguf).unwrap_or_else(|e| panic!("seed {}: {e}", s.name));
     }
     let total_weight: u64 = seeds.iter().map(|s| s.weight).sum();
     let mut shares: Vec<u64> = seeds.iter().map(|s| cases * s.weight / total_weight).collect();

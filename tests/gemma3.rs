@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use wgqa::model::{Architecture, Gguf, LlamaConfig, LlamaModel, MetaValue, ReferenceModel};
+use wgqa::model::{Architecture, CpuModel, Gguf, LlamaConfig, LlamaModel, MetaValue};
 use wgqa::reference::tolerance;
 use wgqa::{ContextOptions, GpuContext};
 use wgqa_testkit::gguf_writer::{build, f32_weights};
@@ -172,7 +172,7 @@ fn small_gemma3_matches_the_reference_on_the_gpu() {
     let gguf = small_gemma3();
     // Past the window, so the local layers mask what the global one sees.
     let tokens: Vec<u32> = (0..24).map(|i| (i * 37 + 5) % VOCAB as u32).collect();
-    let want = ReferenceModel::load(&gguf).unwrap().forward(&tokens).unwrap();
+    let want = CpuModel::load(&gguf).unwrap().forward(&tokens).unwrap();
     // The adapter's limits (one table), and bindings of 192 KiB: the
     // 256 KiB f32 embedding and tied head then run as two row chunks.
     for (case, ctx) in
@@ -185,7 +185,7 @@ fn small_gemma3_matches_the_reference_on_the_gpu() {
         eprintln!("{case}: max |gpu - reference| = {worst}");
         assert!(worst < tolerance::LOGITS_VS_REFERENCE, "{case}: max |gpu - reference| = {worst}");
         // Decoding on, token by token, stays with the reference too.
-        let mut reference = ReferenceModel::load(&gguf).unwrap();
+        let mut reference = CpuModel::load(&gguf).unwrap();
         reference.forward(&tokens).unwrap();
         for &t in &tokens[..4] {
             let got = pollster::block_on(model.step_logits(seq, &[t])).unwrap();
@@ -216,7 +216,7 @@ fn gemma3_270m_matches_the_reference_and_names_paris() {
     let seq = model.cache_mut().add_sequence();
     let got = pollster::block_on(model.forward_all(seq, &PROMPT)).unwrap();
     eprintln!("GPU prefill of {} tokens done at {:.2?}", PROMPT.len(), start.elapsed());
-    let want = ReferenceModel::load(gguf).unwrap().forward(&PROMPT).unwrap();
+    let want = CpuModel::load(gguf).unwrap().forward(&PROMPT).unwrap();
     eprintln!("reference done at {:.2?}", start.elapsed());
     let worst = max_diff(&got, &want);
     eprintln!("max |gpu - reference| over {} x {} logits: {worst}", got.len(), got[0].len());

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use wgqa::model::{Gguf, LlamaConfig, MetaValue, ReferenceModel};
+use wgqa::model::{CpuModel, Gguf, LlamaConfig, MetaValue};
 use wgqa_testkit::gguf_writer::{build, tensor};
 use wgqa_testkit::model_file;
 
@@ -98,7 +98,7 @@ fn reported_metadata_gives_errors_naming_the_key() {
         let gguf = Gguf::from_vec(patched(model, &changes)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let err = LlamaConfig::from_gguf(&gguf).expect_err(name).to_string();
         assert!(err.contains(want), "{name}: {err:?} should contain {want:?}");
-        let err = ReferenceModel::load(&gguf).err().unwrap_or_else(|| panic!("{name}: loaded")).to_string();
+        let err = CpuModel::load(&gguf).err().unwrap_or_else(|| panic!("{name}: loaded")).to_string();
         assert!(err.contains(want), "{name}: {err:?}");
     }
 }
@@ -111,7 +111,7 @@ fn a_callers_config_is_checked_against_the_file() {
     let mut config = LlamaConfig::from_gguf(model).unwrap();
     config.layers[3].q_heads = 27;
     config.layers[3].kv_heads = 3;
-    let err = ReferenceModel::with_config(model, config).err().expect("refused").to_string();
+    let err = CpuModel::with_config(model, config).err().expect("refused").to_string();
     assert!(err.contains("blk.3.attn_q.weight"), "{err}");
 }
 

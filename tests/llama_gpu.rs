@@ -8,7 +8,7 @@ use wgqa_testkit::model_file::default_model_path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use wgqa::model::{argmax, Gguf, LlamaModel, ReferenceModel, Tokenizer};
+use wgqa::model::{argmax, CpuModel, Gguf, LlamaModel, Tokenizer};
 use wgqa::reference::tolerance;
 use wgqa::Error;
 
@@ -103,7 +103,7 @@ fn greedy_on_the_gpu_equals_argmax_of_the_logits() {
 fn gpu_logits_match_the_cpu_reference() {
     let Some(smol) = smol() else { return };
     let tokens = smol.tokenizer.encode("Grouped-query attention shares keys, 42 times.").unwrap();
-    let mut reference = ReferenceModel::load(&smol.gguf).unwrap();
+    let mut reference = CpuModel::load(&smol.gguf).unwrap();
     let want = reference.forward(&tokens).unwrap();
     let mut model = smol.model();
     let seq = model.cache_mut().add_sequence();

@@ -4,7 +4,7 @@
 //! frequency factors), and the same model as a `qwen2` file. Widths are
 //! multiples of 32, as the GPU matmuls need.
 
-use wgqa::model::{Gguf, LlamaModel, MetaValue, ReferenceModel};
+use wgqa::model::{CpuModel, Gguf, LlamaModel, MetaValue};
 use wgqa::reference::tolerance;
 use wgqa_testkit::gguf_writer::{build, f32_weights, tensor};
 
@@ -70,7 +70,7 @@ fn model_file_without(arch: &str, bias: bool, rope_scaling: bool, missing: &str)
 }
 
 fn logits(gguf: &Gguf, tokens: &[u32]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let want = ReferenceModel::load(gguf).unwrap().forward(tokens).unwrap();
+    let want = CpuModel::load(gguf).unwrap().forward(tokens).unwrap();
     let mut model = LlamaModel::load(wgqa_testkit::ctx(), gguf, 64, |_, _| {}).unwrap();
     let seq = model.cache_mut().add_sequence();
     let got = pollster::block_on(model.forward_all(seq, tokens)).unwrap();

@@ -7,11 +7,11 @@
 
 use half::f16;
 use wgqa::model::ops::{
-    self, reference, Batch, ChunkedMatrix, Fusion, HeadNorm, MatmulOptions, MatmulPath, Output, QuantMatrix,
-    RmsNorm, ARGMAX_NONE,
+    self, Batch, ChunkedMatrix, Fusion, HeadNorm, MatmulOptions, MatmulPath, Output, QuantMatrix, RmsNorm,
+    ARGMAX_NONE,
 };
 use wgqa::model::{argmax, dequantize, Gguf, TensorInfo, TensorType, QK, QK_K};
-use wgqa::reference::tolerance;
+use wgqa::reference::{self, tolerance};
 use wgqa::{Error, GpuContext};
 use wgqa_testkit::model_file::default_model_path;
 use wgqa_testkit::{ctx, random};

@@ -6,7 +6,7 @@
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use wgqa::model::{perplexity, Gguf, LlamaConfig, MetaArray, MetaValue, ReferenceModel};
+use wgqa::model::{CpuModel, Gguf, LlamaConfig, MetaArray, MetaValue};
 use wgqa::{DType, Error};
 use wgqa_testkit::gguf_writer::{build, f32_weights, tensor, RawTensor};
 use wgqa_testkit::model_file::default_model_path;
@@ -148,10 +148,10 @@ fn invalid_configs_name_the_key_and_value() {
 fn tiny_model_checks_shapes_and_inputs() {
     let mut tensors = tiny_tensors();
     tensors[3] = weights("blk.0.attn_q.weight", &[8, 4]);
-    let err = ReferenceModel::load(&tiny(&tiny_metadata(), &tensors)).err().expect("wrong shape").to_string();
+    let err = CpuModel::load(&tiny(&tiny_metadata(), &tensors)).err().expect("wrong shape").to_string();
     assert!(err.contains("`blk.0.attn_q.weight` has dims [8, 4], expected [8, 8]"), "{err}");
 
-    let mut model = ReferenceModel::load(&tiny(&tiny_metadata(), &tiny_tensors())).unwrap();
+    let mut model = CpuModel::load(&tiny(&tiny_metadata(), &tiny_tensors())).unwrap();
     let err = model.forward(&[1, 10]).unwrap_err().to_string();
     assert!(err.contains("token id 10 at index 1 is out of range: the vocabulary has 10"), "{err}");
     model.forward(&[1; 30]).unwrap();
@@ -160,14 +160,14 @@ fn tiny_model_checks_shapes_and_inputs() {
     assert_eq!(model.len(), 30, "failed calls leave the cache as it was");
     model.reset();
     assert!(model.is_empty() && model.forward(&[]).unwrap().is_empty());
-    assert!(matches!(perplexity(&mut model, &[1]), Err(Error::TooFewTokens { .. })));
-    assert!(matches!(perplexity(&mut model, &[1, 99]), Err(Error::TokenOutOfRange { index: 1, .. })));
+    assert!(matches!(model.perplexity(&[1]), Err(Error::TooFewTokens { .. })));
+    assert!(matches!(model.perplexity(&[1, 99]), Err(Error::TokenOutOfRange { index: 1, .. })));
 }
 
 #[test]
 fn tiny_model_decode_equals_prefill() {
     let gguf = tiny(&tiny_metadata(), &tiny_tensors());
-    let mut model = ReferenceModel::load(&gguf).unwrap();
+    let mut model = CpuModel::load(&gguf).unwrap();
     let tokens = [3, 1, 4, 1, 5, 9, 2, 6];
     let prefill = model.forward(&tokens).unwrap();
     model.reset();
@@ -181,7 +181,7 @@ fn tiny_model_decode_equals_prefill() {
 
 struct Smol {
     gguf: Gguf,
-    model: Mutex<ReferenceModel>,
+    model: Mutex<CpuModel>,
 }
 
 /// The default model, loaded once for all tests (its f32 weights take
@@ -192,7 +192,7 @@ fn smol() -> Option<&'static Smol> {
         let path = default_model_path()?;
         let gguf = Gguf::open(&path).unwrap();
         let start = Instant::now();
-        let model = ReferenceModel::load(&gguf).unwrap();
+        let model = CpuModel::load(&gguf).unwrap();
         eprintln!("reference model loaded in {:.2?}", start.elapsed());
         Some(Smol { gguf, model: Mutex::new(model) })
     })
@@ -201,7 +201,7 @@ fn smol() -> Option<&'static Smol> {
 
 impl Smol {
     /// The model, reset; tests take turns with it.
-    fn model(&self) -> MutexGuard<'_, ReferenceModel> {
+    fn model(&self) -> MutexGuard<'_, CpuModel> {
         let mut m = self.model.lock().unwrap_or_else(|e| e.into_inner());
         m.reset();
         m
@@ -327,7 +327,7 @@ fn perplexity_of_plain_english_is_sane() {
     let tokens = smol.ids(&pieces.iter().map(String::as_str).collect::<Vec<_>>());
     let mut model = smol.model();
     let start = Instant::now();
-    let ppl = perplexity(&mut model, &tokens).unwrap();
+    let ppl = model.perplexity(&tokens).unwrap();
     eprintln!("perplexity {ppl:.2} over {} tokens ({:.2?})", tokens.len(), start.elapsed());
     // A 135M model on simple, predictable English: well below a unigram
     // model's hundreds, well above a memorised text's ~1.
@@ -359,12 +359,9 @@ fn tiny_rope_scaling_is_read_and_used() {
     let cfg = LlamaConfig::from_gguf(&tiny(&tiny_metadata(), &factors(&[2.0, 8.0]))).unwrap();
     assert_eq!(cfg.rope_scaling.factors, Some(vec![2.0, 8.0]));
     let tokens = [3, 1, 4, 1, 5, 9, 2, 6];
-    let plain =
-        ReferenceModel::load(&tiny(&tiny_metadata(), &tiny_tensors())).unwrap().forward(&tokens).unwrap();
-    let scaled = ReferenceModel::load(&tiny(&tiny_metadata(), &factors(&[2.0, 8.0])))
-        .unwrap()
-        .forward(&tokens)
-        .unwrap();
+    let plain = CpuModel::load(&tiny(&tiny_metadata(), &tiny_tensors())).unwrap().forward(&tokens).unwrap();
+    let scaled =
+        CpuModel::load(&tiny(&tiny_metadata(), &factors(&[2.0, 8.0]))).unwrap().forward(&tokens).unwrap();
     assert_ne!(plain, scaled, "per-pair factors change the logits");
     let err = config_err(&tiny(&tiny_metadata(), &factors(&[2.0, -1.0])));
     assert!(err.contains("rope_freqs.weight") && err.contains("-1"), "{err}");

@@ -158,6 +158,12 @@ impl AttentionConfig {
         self.kv_heads as u64 * (self.dtype.row_bytes(self.head_dim) + self.dtype.row_bytes(self.v_head_dim))
     }
 
+    /// Bytes of K and V this layer needs for a sequence of `tokens`: a
+    /// sliding-window layer needs only its window's, whatever the length.
+    pub fn kv_bytes_for(&self, tokens: u64) -> u64 {
+        self.kv_bytes_per_token() * self.window.map_or(tokens, |w| tokens.min(w as u64))
+    }
+
     pub fn with_v_head_dim(mut self, v_head_dim: u32) -> Self {
         self.v_head_dim = v_head_dim;
         self
@@ -253,5 +259,15 @@ mod tests {
         assert!(cfg.visible(5, 3) && !cfg.visible(5, 2) && !cfg.visible(5, 6));
         let cross = cfg.with_causal(false);
         assert!(cross.visible(5, 7) && !cross.visible(5, 8));
+    }
+
+    #[test]
+    fn a_sliding_window_caps_the_kv_bytes_of_a_sequence() {
+        // 2 KV heads of dims 4 (K) and 8 (V) in f16: 48 bytes per token.
+        let cfg = AttentionConfig::new(4, 2, 4).unwrap().with_v_head_dim(8).with_dtype(DType::F16);
+        assert_eq!(cfg.kv_bytes_per_token(), 48);
+        assert_eq!(cfg.kv_bytes_for(100), 4800);
+        let windowed = cfg.with_window(16);
+        assert_eq!((windowed.kv_bytes_for(10), windowed.kv_bytes_for(100)), (480, 768));
     }
 }

@@ -3,21 +3,11 @@
 //! with one layer's K/V replaced (each layer's sensitivity, for Variable GQA).
 
 use crate::error::{Error, Result};
-use crate::model::reference_ops::{add_assign, rms_norm, swiglu, Matrix};
+use crate::model::cpu::ops::{add_assign, rms_norm, swiglu, Matrix};
+use crate::model::cpu::Weights;
 use crate::model::{token_nll, Gguf, LlamaConfig};
 use crate::reference::{attention, rope_scaled};
 use crate::AttentionConfig;
-
-/// One block's weights, f32.
-struct Block {
-    attn_norm: Vec<f32>,
-    wq: Matrix,
-    wo: Matrix,
-    ffn_norm: Vec<f32>,
-    gate: Matrix,
-    up: Matrix,
-    down: Matrix,
-}
 
 /// What one layer saw on the calibration text, `T` tokens.
 pub(super) struct LayerActs {
@@ -35,27 +25,13 @@ pub(super) struct LayerActs {
 pub struct Calibration {
     cfg: LlamaConfig,
     tokens: Vec<u32>,
-    blocks: Vec<Block>,
-    embedding: Matrix,
-    output_norm: Vec<f32>,
-    output: Option<Matrix>,
-    /// Each layer's source K and V projections.
-    source_kv: Vec<(Matrix, Matrix)>,
+    /// The source model; its K/V projections are what a layer is scored against.
+    weights: Weights,
     pub(super) layers: Vec<LayerActs>,
     /// Tokens scored by [`Calibration::loss_increase`].
     scored: usize,
     /// Mean NLL of the source model over those tokens.
     base_loss: f64,
-}
-
-fn matrix(gguf: &Gguf, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
-    gguf.tensor_with_dims(name, &[cols as u64, rows as u64])?;
-    Ok(Matrix { rows, cols, data: gguf.dequantize(name)? })
-}
-
-fn vector(gguf: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
-    gguf.tensor_with_dims(name, &[len as u64])?;
-    gguf.dequantize(name)
 }
 
 impl Calibration {
@@ -70,52 +46,24 @@ impl Calibration {
         if tokens.len() < 2 {
             return Err(Error::TooFewTokens { what: "calibration", needed: 2, got: tokens.len() });
         }
-        let (e, f, v) = (cfg.embedding as usize, cfg.ffn as usize, cfg.vocab_size as usize);
-        let (q_rows, o_cols) =
-            ((cfg.q_heads * cfg.head_dim) as usize, (cfg.q_heads * cfg.v_head_dim) as usize);
-        let blocks = (0..cfg.n_layers as usize)
-            .map(|i| {
-                let name = |t: &str| format!("blk.{i}.{t}.weight");
-                Ok(Block {
-                    attn_norm: vector(gguf, &name("attn_norm"), e)?,
-                    wq: matrix(gguf, &name("attn_q"), q_rows, e)?,
-                    wo: matrix(gguf, &name("attn_output"), e, o_cols)?,
-                    ffn_norm: vector(gguf, &name("ffn_norm"), e)?,
-                    gate: matrix(gguf, &name("ffn_gate"), f, e)?,
-                    up: matrix(gguf, &name("ffn_up"), f, e)?,
-                    down: matrix(gguf, &name("ffn_down"), e, f)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let e = cfg.embedding as usize;
         let mut c = Calibration {
             cfg: cfg.clone(),
-            embedding: matrix(gguf, "token_embd.weight", v, e)?,
-            output_norm: vector(gguf, "output_norm.weight", e)?,
-            output: match cfg.tied_output {
-                true => None,
-                false => Some(matrix(gguf, "output.weight", v, e)?),
-            },
-            blocks,
-            source_kv: Vec::new(),
+            weights: Weights::load(gguf, cfg)?,
             layers: Vec::new(),
             scored: scored.clamp(2, tokens.len()),
             base_loss: 0.0,
             tokens,
         };
-        let mut x: Vec<f32> = c.tokens.iter().flat_map(|&t| c.embedding.row(t as usize)).copied().collect();
-        for layer in 0..c.blocks.len() {
-            let k = matrix(gguf, &format!("blk.{layer}.attn_k.weight"), c.kv_rows(layer, cfg.head_dim), e)?;
-            let v = matrix(gguf, &format!("blk.{layer}.attn_v.weight"), c.kv_rows(layer, cfg.v_head_dim), e)?;
-            let acts = c.block(layer, &mut x, &k, &v, &cfg.layers[layer], true);
+        let mut x: Vec<f32> =
+            c.tokens.iter().flat_map(|&t| c.weights.embedding.row(t as usize)).copied().collect();
+        for layer in 0..cfg.layers.len() {
+            let b = &c.weights.blocks[layer];
+            let acts = c.block(layer, &mut x, &b.wk, &b.wv, &cfg.layers[layer], true);
             c.layers.extend(acts);
-            c.source_kv.push((k, v));
         }
         c.base_loss = c.loss(&x[..c.scored * e]);
         Ok(c)
-    }
-
-    fn kv_rows(&self, layer: usize, dim: u32) -> usize {
-        (self.cfg.layers[layer].kv_heads * dim) as usize
     }
 
     /// Calibration tokens (the first `context_length` of those given).
@@ -146,17 +94,17 @@ impl Calibration {
         let v = Matrix { rows: (kv_heads * cfg.v_head_dim) as usize, cols: e, data: v.to_vec() };
         let mut x = self.layers[layer].x_in[..self.scored * e].to_vec();
         self.block(layer, &mut x, &k, &v, &attn, false);
-        for later in layer + 1..self.blocks.len() {
-            let (k, v) = &self.source_kv[later];
-            self.block(later, &mut x, k, v, &cfg.layers[later], false);
+        for later in layer + 1..cfg.layers.len() {
+            let b = &self.weights.blocks[later];
+            self.block(later, &mut x, &b.wk, &b.wv, &cfg.layers[later], false);
         }
         Ok(self.loss(&x) - self.base_loss)
     }
 
     /// Mean NLL of the next token over rows of the final residual `x`.
     fn loss(&self, x: &[f32]) -> f64 {
-        let h = rms_norm(x, &self.output_norm, self.cfg.rms_eps);
-        let logits = self.output.as_ref().unwrap_or(&self.embedding).apply(&h);
+        let h = rms_norm(x, &self.weights.output_norm, self.cfg.rms_eps);
+        let logits = self.weights.head().apply(&h);
         let vocab = self.cfg.vocab_size as usize;
         let rows = x.len() / self.cfg.embedding as usize - 1;
         let nll: f64 =
@@ -175,7 +123,7 @@ impl Calibration {
         attn: &AttentionConfig,
         keep: bool,
     ) -> Option<LayerActs> {
-        let (cfg, b) = (&self.cfg, &self.blocks[layer]);
+        let (cfg, b) = (&self.cfg, &self.weights.blocks[layer]);
         let (hq, hkv, d) = (attn.q_heads as usize, attn.kv_heads as usize, attn.head_dim as usize);
         let tokens = x.len() / cfg.embedding as usize;
         let positions: Vec<u32> = (0..tokens as u32).collect();

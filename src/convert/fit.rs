@@ -19,7 +19,7 @@
 
 use super::calibrate::Calibration;
 use super::heads::{head, mean, sources};
-use crate::model::reference_ops::Matrix;
+use crate::model::cpu::ops::Matrix;
 use crate::reference::rope_scaled;
 
 /// Weight of the pull towards the mean-pooled head (K and V fits), relative

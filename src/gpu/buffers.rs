@@ -46,6 +46,16 @@ impl GpuContext {
         let mut encoder = self.device().create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         self.queue().submit([encoder.finish()]);
+        self.read_staged(&staging, size as usize / std::mem::size_of::<T>()).await
+    }
+
+    /// Maps `staging` (a MAP_READ buffer filled by a submitted copy), reads
+    /// its first `count` `T`s and unmaps it.
+    pub(crate) async fn read_staged<T: bytemuck::Pod>(
+        &self,
+        staging: &wgpu::Buffer,
+        count: usize,
+    ) -> Result<Vec<T>> {
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
@@ -57,13 +67,13 @@ impl GpuContext {
         rx.await
             .map_err(|_| Error::Gpu("readback was cancelled".into()))?
             .map_err(|e| Error::Gpu(format!("map: {e}")))?;
-        let data = {
+        let values = {
             let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("map: {e}")))?;
-            bytemuck::cast_slice(&view).to_vec()
+            bytemuck::cast_slice(&view)[..count].to_vec()
         };
         staging.unmap();
         self.take_error()?;
-        Ok(data)
+        Ok(values)
     }
 }
 

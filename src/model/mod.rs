@@ -1,5 +1,13 @@
-//! Model files: the GGUF reader (metadata, tensor infos, tensor data) and CPU
-//! dequantisation of the tensor types wgqa supports.
+//! Models from GGUF files, in four rooms:
+//!
+//! - [`gguf`]: the file: reader, metadata, tensor types and their CPU
+//!   dequantisation.
+//! - `llama`: the GPU runtime of llama-family models (llama, qwen2, gemma3):
+//!   config, weights, scratch buffers and the forward pass, on the GPU ops
+//!   of [`ops`].
+//! - `text`: tokenizer, chat template, sampler and the generation loop.
+//! - `cpu`: the CPU model, a plain f32 forward pass that the GPU runtime and
+//!   the converter are checked against.
 //!
 //! ```no_run
 //! # fn demo() -> wgqa::Result<()> {
@@ -11,35 +19,21 @@
 //! # Ok(()) }
 //! ```
 
-mod config;
-mod gguf;
-mod gguf_meta;
-mod gguf_read;
-mod gguf_types;
-mod kquants;
+pub(crate) mod cpu;
+pub mod gguf;
+pub(crate) mod llama;
 pub mod ops;
-mod reference;
-pub(crate) mod reference_ops;
-mod sampler;
-mod tensors;
+mod perplexity;
+mod text;
 
-pub use config::{Activation, Architecture, LlamaConfig};
-pub use gguf::{dequantize, require_llama, Gguf, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
-pub use gguf_meta::{MetaArray, MetaValue};
-pub use gguf_types::{ggml_type_name, TensorType, QK, QK_K};
-pub use reference::{perplexity, token_nll, ReferenceModel};
-pub use sampler::{argmax, find_stop, partial_stop_len, Sampler, SamplerConfig, StopConditions, StopReason};
-
-mod chat;
-mod generate;
-mod llama;
-mod scratch;
-mod tokenizer;
-mod weights;
-pub use chat::{ChatMessage, ChatTemplate};
-pub use generate::{GenerateOptions, GenerationStats, Generator};
-pub use llama::{GpuMemory, LlamaModel, PREFILL_CHUNK};
-pub use tokenizer::{Decoder, PreTokenizer, Tokenizer, TokenizerConfig, TokenizerModel};
+pub use cpu::CpuModel;
+pub use gguf::{
+    dequantize, ggml_type_name, require_llama, Gguf, MetaArray, MetaValue, TensorInfo, TensorType,
+    DEFAULT_ALIGNMENT, MAX_DIMS, QK, QK_K,
+};
+pub use llama::{Activation, Architecture, GpuMemory, LlamaConfig, LlamaModel, PREFILL_CHUNK};
+pub use perplexity::token_nll;
+pub use text::*;
 
 /// Where `scripts/fetch-model.sh` puts the default model
 /// (SmolLM2-135M-Instruct, Q4_1), relative to the repository root.

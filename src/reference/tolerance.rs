@@ -40,7 +40,7 @@ pub fn attention(dtype: DType) -> Tolerance {
 }
 
 /// The llama forward pass's ops (matmul, embedding, RMSNorm, SwiGLU, the
-/// residual add) vs `model::ops::reference`. The scale is sum_k |x_k w_k|
+/// residual add) vs the model ops' references. The scale is sum_k |x_k w_k|
 /// for a matmul (what bounds f32 rounding of the sum) and |ref| otherwise.
 pub const MODEL_OPS: Tolerance = Tolerance { atol: 1e-5, rtol: 1e-4 };
 

@@ -8,9 +8,9 @@ mod cache;
 mod chat;
 mod config;
 mod context;
+mod cpu_attention;
 mod model;
 mod options;
-mod reference;
 
 use wasm_bindgen::{JsError, JsValue};
 

@@ -34,7 +34,6 @@ mod head_norm;
 pub(crate) mod kernels;
 mod matmul;
 mod quant_matrix;
-pub mod reference;
 mod repack;
 mod rms_norm;
 

@@ -8,7 +8,7 @@
 //! in the nibble formats' order (Q2_K and Q3_K: in 2-bit fields, as dense as
 //! in the file) and their scales kept as packed as in the file.
 
-use crate::model::kquants::{AffineSuperBlock, Q2SuperBlock, Q3SuperBlock, Q6SuperBlock};
+use crate::model::gguf::kquants::{AffineSuperBlock, Q2SuperBlock, Q3SuperBlock, Q6SuperBlock};
 use crate::model::{TensorType, QK, QK_K};
 use crate::{Error, Result};
 

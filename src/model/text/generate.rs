@@ -4,10 +4,10 @@
 use web_time::Instant;
 
 use super::chat::{ChatMessage, ChatTemplate};
-use super::llama::LlamaModel;
 use super::sampler::{partial_stop_len, Sampler, SamplerConfig, StopConditions, StopReason};
 use super::tokenizer::{Decoder, Tokenizer};
 use crate::error::{Error, Result};
+use crate::model::LlamaModel;
 use crate::SeqId;
 
 /// What to generate.

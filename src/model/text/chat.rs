@@ -15,8 +15,8 @@
 //! # Ok(()) }
 //! ```
 
-use super::{Gguf, MetaArray};
 use crate::error::{Error, Result};
+use crate::model::{Gguf, MetaArray};
 
 /// One turn of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 //! from it.
 
 use super::config::LlamaConfig;
-use super::gguf::Gguf;
 use crate::error::{Error, Result};
+use crate::model::Gguf;
 
 /// Per-block tensors: the name after `blk.{i}.` and before `.weight`.
 pub(crate) const BLOCK_TENSORS: [&str; 9] =

@@ -5,8 +5,8 @@
 //! vector keeps memory close to the file's own size (a corrupt file cannot
 //! make the reader allocate more than a small multiple of its length).
 
-use super::gguf::Gguf;
-use super::gguf_read::Reader;
+use super::read::Reader;
+use super::Gguf;
 use crate::error::{Error, Result};
 
 /// Deepest nesting of arrays of arrays accepted. GGUF files use none; the

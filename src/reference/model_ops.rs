@@ -1,4 +1,4 @@
-//! CPU references of the ops, accumulating in f64: what the GPU kernels are
+//! CPU references of the model's ops (`crate::model::ops`), accumulating in f64: what the GPU kernels are
 //! tested against. Weights are given dequantised (see
 //! [`crate::model::dequantize`]); activations are row-major `[tokens, width]`.
 

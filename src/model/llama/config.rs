@@ -4,10 +4,9 @@
 //! and `gemma3`, whose differences are the fields below that are set by
 //! [`Architecture`].
 
-use super::gguf::Gguf;
-use super::gguf_meta::{MetaArray, MetaValue};
 use super::tensors::{blocks_in_file, check_tensors};
 use crate::error::{Error, Result};
+use crate::model::{Gguf, MetaArray, MetaValue};
 use crate::{AttentionConfig, DType, RopeLayout, RopeScaling};
 
 /// RoPE base llama.cpp assumes when `{arch}.rope.freq_base` is absent.
@@ -299,6 +298,12 @@ impl LlamaConfig {
     /// in each layer's KV storage type (f16 by default).
     pub fn kv_bytes_per_token(&self) -> u64 {
         self.layers.iter().map(AttentionConfig::kv_bytes_per_token).sum()
+    }
+
+    /// K and V bytes of a sequence of `tokens`, all layers, sliding-window
+    /// layers counting only their window ([`AttentionConfig::kv_bytes_for`]).
+    pub fn kv_bytes_for(&self, tokens: u64) -> u64 {
+        self.layers.iter().map(|a| a.kv_bytes_for(tokens)).sum()
     }
 
     /// The RoPE base of `layer`: [`LlamaConfig::rope_base_windowed`] where

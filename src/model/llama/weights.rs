@@ -6,10 +6,10 @@
 //! each pair or triple is one matmul (when their types agree).
 
 use super::config::LlamaConfig;
-use super::gguf::Gguf;
-use super::ops::{ChunkedMatrix, HeadNorm, QuantMatrix, RmsNorm};
 use super::tensors::{bias_tensor, block_tensor, llama_tensors, POST_NORMS, QK_NORMS};
 use crate::error::Result;
+use crate::model::ops::{ChunkedMatrix, HeadNorm, QuantMatrix, RmsNorm};
+use crate::model::Gguf;
 use crate::GpuContext;
 
 /// One transformer block.

@@ -10,12 +10,20 @@
 //! validated here — counts, dims, types, alignment, data ranges — so code
 //! that uses a [`Gguf`] never re-checks and never indexes out of bounds.
 
+pub(crate) mod kquants;
+mod meta;
+mod read;
+mod types;
+
 use std::collections::HashMap;
 use std::fmt;
 
-use super::gguf_meta::{read_value, MetaValue};
-use super::gguf_read::Reader;
-use super::gguf_types::{ggml_type_name, TensorType};
+pub use meta::{MetaArray, MetaValue};
+pub use types::{ggml_type_name, TensorType, QK, QK_K};
+
+use meta::read_value;
+use read::Reader;
+
 use crate::error::{Error, Result};
 
 /// Alignment of the data section when `general.alignment` is absent.
@@ -143,9 +151,9 @@ impl Gguf {
     }
 }
 
-/// Dequantise a tensor's raw bytes to f32 (see [`super::gguf_types`]).
+/// Dequantise a tensor's raw bytes to f32 (see [`types`]).
 pub fn dequantize(info: &TensorInfo, bytes: &[u8]) -> Result<Vec<f32>> {
-    super::gguf_types::dequantize(info.ty, info.n_elements, bytes)
+    types::dequantize(info.ty, info.n_elements, bytes)
 }
 
 /// Fail unless the file declares `general.architecture = llama`: the forward

@@ -5,7 +5,7 @@
 
 use half::f16;
 
-use super::gguf_types::{QK, QK_K};
+use super::types::{QK, QK_K};
 
 fn read_f16(b: &[u8]) -> f32 {
     f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()

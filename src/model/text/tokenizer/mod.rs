@@ -26,8 +26,8 @@ use std::collections::HashSet;
 pub use bpe::PreTokenizer;
 pub use decoder::Decoder;
 
-use super::Gguf;
 use crate::error::{Error, Result};
+use crate::model::Gguf;
 
 /// llama.cpp's token types (`tokenizer.ggml.token_type`), which number
 /// SentencePiece's piece types.

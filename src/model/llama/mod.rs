@@ -14,14 +14,19 @@
 //! a per-thread address costs a scalar load per lane, that is more loads
 //! than the matmul's own (not measured; a first version had it).
 
-use super::config::{Activation, LlamaConfig};
-use super::gguf::Gguf;
+mod config;
+mod scratch;
+pub(crate) mod tensors;
+mod weights;
+
+pub use config::{Activation, Architecture, LlamaConfig};
+
 use super::ops::{self, Batch, Fusion, Output, ARGMAX_NONE};
-use super::scratch::Scratch;
-use super::token_nll;
-use super::weights::Weights;
+use super::{perplexity, Gguf};
 use crate::error::{Error, Result};
 use crate::{attend, GpuContext, KvCache, KvCacheConfig, Plan, Rope, SeqId};
+use scratch::Scratch;
+use weights::Weights;
 
 /// Tokens of one prefill step; longer prompts run in chunks of this many
 /// (chunked prefill over the cached past). Sizes the scratch buffers: about
@@ -228,7 +233,7 @@ impl LlamaModel {
             self.ctx.queue().submit([enc.finish()]);
             s.logits_staged.set(true);
         }
-        read_staged(&self.ctx, &s.staging, self.config.vocab_size as usize).await
+        self.ctx.read_staged(&s.staging, self.config.vocab_size as usize).await
     }
 
     /// [`LlamaModel::forward`], then the last token's logits (for sampling
@@ -249,7 +254,7 @@ impl LlamaModel {
     /// (the lowest id among equals, as [`super::argmax`]): a 4-byte
     /// readback. Non-finite logits are the same error as on the CPU.
     pub async fn last_greedy(&self) -> Result<u32> {
-        let token = read_staged::<u32>(&self.ctx, &self.scratch.token_staging, 1).await?[0];
+        let token = self.ctx.read_staged::<u32>(&self.scratch.token_staging, 1).await?[0];
         if token == ARGMAX_NONE {
             // Only the logits can say what was wrong with them.
             return super::argmax(&self.last_logits().await?);
@@ -291,19 +296,11 @@ impl LlamaModel {
     /// Perplexity of `tokens`: `exp` of the mean negative log-likelihood of
     /// each token after the first. Runs in a sequence of its own, freed after.
     pub async fn perplexity(&mut self, tokens: &[u32]) -> Result<f64> {
-        if tokens.len() < 2 {
-            return Err(Error::TooFewTokens { what: "perplexity", needed: 2, got: tokens.len() });
-        }
-        let (last, vocab) = (tokens[tokens.len() - 1], self.config.vocab_size);
-        if last >= vocab {
-            return Err(Error::TokenOutOfRange { token: last, index: tokens.len() - 1, vocab });
-        }
+        perplexity::check_tokens(tokens, self.config.vocab_size)?;
         let seq = self.cache.add_sequence();
         let logits = self.forward_all(seq, &tokens[..tokens.len() - 1]).await;
         self.cache.free(seq)?;
-        let logits = logits?;
-        let nll: f64 = logits.iter().zip(&tokens[1..]).filter_map(|(l, &t)| token_nll(l, t)).sum();
-        Ok((nll / logits.len() as f64).exp())
+        Ok(perplexity::from_logits(&logits?, &tokens[1..]))
     }
 
     /// Errors unless `tokens` can follow what `seq` holds.
@@ -450,30 +447,6 @@ enum Pick {
     Logits,
     /// Greedily on the GPU: only the token is copied for reading.
     Greedy,
-}
-
-/// Maps `staging` (filled by a submitted copy) and reads its first `count` values.
-async fn read_staged<T: bytemuck::Pod>(
-    ctx: &GpuContext,
-    staging: &wgpu::Buffer,
-    count: usize,
-) -> Result<Vec<T>> {
-    let (tx, rx) = futures_channel::oneshot::channel();
-    staging.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    #[cfg(not(target_arch = "wasm32"))]
-    ctx.device().poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
-    rx.await
-        .map_err(|_| Error::Gpu("readback was cancelled".into()))?
-        .map_err(|e| Error::Gpu(format!("map: {e}")))?;
-    let values = {
-        let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("map: {e}")))?;
-        bytemuck::cast_slice(&view)[..count].to_vec()
-    };
-    staging.unmap();
-    ctx.take_error()?;
-    Ok(values)
 }
 
 /// Which logits a step computes.
