@@ -52,7 +52,8 @@ export function drawSpectrumPlot(svg, points) {
     const cy = y(p.perplexity);
     svg.append(
       el('circle', { cx: cx.toFixed(1), cy: cy.toFixed(1), r: 5, class: 'point', id: `point-${i}`, 'data-bytes': p.bytesPerToken, 'data-perplexity': p.perplexity }),
-      el('text', { x: cx + 8, y: cy - 6 }, p.label),
+      // Labels right of a point, or left of one near the right edge.
+      cx > LEFT + plotW * 0.6 ? el('text', { x: cx - 8, y: cy - 8, 'text-anchor': 'end' }, p.label) : el('text', { x: cx + 8, y: cy - 8 }, p.label),
     );
   });
 }

@@ -119,8 +119,8 @@ impl WasmModel {
     /// as `wgqa convert` does (`method` "mean", the default, "first",
     /// "random" or "calibrated"; `kvBudget` in f16 KV bytes per token). The
     /// calibrated method and budgets run the model on the CPU over the first
-    /// `calibrationTokens` (default 128) of the calibration text, which
-    /// blocks the calling thread for seconds to minutes: call it in a Worker.
+    /// `calibrationTokens` (default 512, as the CLI) of the calibration
+    /// text, which blocks the calling thread for minutes: call it in a Worker.
     /// Throws a readable `Error` for bad options before any work; one
     /// about the options or the conversion (not the file) is named
     /// "OptionsError".

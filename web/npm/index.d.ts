@@ -56,7 +56,7 @@ export interface LoadOptions {
   method?: ConvertMethod;
   /** Seed of method 'random' (default 0). */
   seed?: number;
-  /** Tokens of the calibration text (Moby-Dick's opening) used (default 128; the CLI's is 512). */
+  /** Tokens of the calibration text (Moby-Dick's opening) used (default 512, as the CLI's). */
   calibrationTokens?: number;
   /** Leading calibration tokens scored per layer for `kvBudget` (default 32; the CLI's is 128). */
   sensitivityTokens?: number;
