@@ -132,6 +132,10 @@ export class Model {
     return this.#core.kvBytesPerToken(kvHeads);
   }
 
+  kvBytesAt(tokens, kvHeads) {
+    return this.#core.kvBytesAt(tokens, kvHeads);
+  }
+
   get stats() {
     return this.#core.stats;
   }
@@ -158,5 +162,11 @@ export class Model {
   }
   get kvCapacityBytes() {
     return this.#core.kvCapacityBytes;
+  }
+  get windowedLayers() {
+    return this.#core.windowedLayers;
+  }
+  get slidingWindow() {
+    return this.#core.slidingWindow;
   }
 }
