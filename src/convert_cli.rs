@@ -81,7 +81,7 @@ pub fn run(args: ConvertArgs) -> Result<(), Box<dyn std::error::Error>> {
     opts.kv_type = kv_type;
     opts.sensitivity_tokens = args.sensitivity_tokens;
     wgqa::convert::check(&cfg, &opts)?;
-    if method == Method::Calibrated || matches!(target, KvTarget::Budget(_)) {
+    if opts.needs_calibration() {
         let text = std::fs::read_to_string(&args.calib)
             .map_err(|e| format!("reading the calibration text {}: {e}", args.calib.display()))?;
         let mut tokens = Tokenizer::from_gguf(&gguf)?.encode(&text)?;

@@ -1,9 +1,10 @@
 // The demo page's main thread: it only renders; wgqa runs in worker.js.
-// Two views share one worker: the model (default, model-view.js) and the
-// kernel playground (playground-view.js); this file shows the adapter and
-// switches between them.
+// Three views share one worker: the model (default, model-view.js), the
+// kernel playground (playground-view.js) and the GQA spectrum
+// (spectrum-view.js); this file shows the adapter and switches between them.
 import { modelView } from './model-view.js';
 import { playgroundView } from './playground-view.js';
+import { spectrumView } from './spectrum-view.js';
 import { formatBytes } from './kv-plot.js';
 import { MSG } from './protocol.js';
 
@@ -21,8 +22,8 @@ function featureUse(used, offered, fast, fallback) {
   return `not available (${fallback})`;
 }
 
-/** The view the URL's hash names; the model view unless it says playground. */
-const currentView = () => (location.hash === '#playground' ? 'playground' : 'model');
+/** The view the URL's hash names; the model view unless it names another. */
+const currentView = () => ({ '#playground': 'playground', '#spectrum': 'spectrum' })[location.hash] ?? 'model';
 
 function showView() {
   const view = currentView();
@@ -56,13 +57,15 @@ function start(playground) {
   worker.onerror = (e) => notice(`The worker failed to start: ${e.message ?? 'unknown error'}`);
   playground.connect(worker);
   const model = modelView(worker);
+  const spectrum = spectrumView(worker);
   let ready = false;
-  // The model downloads only once its view is shown, so the playground
-  // alone never pays for 98 MB.
-  const loadIfShown = () => ready && currentView() === 'model' && model.load();
+  // The model downloads only once a view that needs it is shown, so the
+  // playground alone never pays for 98 MB; the spectrum makes its variants
+  // from the model view's model.
+  const loadIfShown = () => ready && currentView() !== 'playground' && model.load();
   addEventListener('hashchange', loadIfShown);
   worker.onmessage = ({ data }) => {
-    if (model.handle(data)) return;
+    if (spectrum.handle(data) || model.handle(data)) return;
     if (data.type === MSG.READY) {
       showAdapter(data.adapter);
       playground.ready();

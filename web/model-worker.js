@@ -5,6 +5,9 @@ import { Model, cachedModels, clearModelCache } from './wgqa/index.js';
 import { MSG } from './protocol.js';
 
 let model;
+// Where the loaded model came from ({ url } or { bytes }), so the GQA
+// spectrum view can make variants of it (spectrum-worker.js).
+let source;
 
 /** Posts read progress at most every 100 ms (fetch yields ~64 KB chunks); remembers the source. */
 function throttled(post, seen) {
@@ -27,6 +30,7 @@ export async function loadModel(ctx, { url, bytes, name }, post) {
   const next = bytes ? Model.fromBytes(ctx, new Uint8Array(bytes)) : await Model.fromUrl(ctx, url, throttled(post, seen));
   model?.free();
   model = next;
+  source = bytes ? { bytes: new Uint8Array(bytes) } : { url };
   post({
     type: MSG.LOADED,
     info: {
@@ -80,6 +84,11 @@ function kvAt(tokens) {
     mqa: model.kvBytesAt(tokens, 1),
     uncapped: model.kvBytesPerToken(model.kvHeads) * tokens,
   };
+}
+
+/** The loaded model's source: `{ url }` or `{ bytes }`; undefined before the first load. */
+export function loadedSource() {
+  return source;
 }
 
 export function stop() {

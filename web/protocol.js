@@ -11,6 +11,7 @@ export const MSG = Object.freeze({
   RESET: 'reset', // forget the conversation
   CLEAR_CACHE: 'clear-cache', // delete the downloaded models kept in the browser's cache
   CACHE_INFO: 'cache-info', // ask what the cache holds
+  VARIANT: 'variant', // { options, text, prompt, maxTokens }: a GQA-spectrum variant of the loaded model, measured
   // Worker → page.
   READY: 'ready', // { adapter }: what the adapter offers and wgqa uses
   PROGRESS: 'progress', // { step }: a playground decode step is done
@@ -21,5 +22,7 @@ export const MSG = Object.freeze({
   DONE: 'done', // { stats }: a generation ended
   RESET_DONE: 'reset-done',
   CACHED: 'cached', // { entries: [{ url, bytes }] }: what the cache holds now
+  VARIANT_STEP: 'variant-step', // { step }: 'reading', 'converting', 'perplexity' or 'generating'
+  VARIANT_DONE: 'variant-done', // { result }: the variant's KV heads, bytes, perplexity, decode rate and text
   ERROR: 'error', // { during, message }: `during` is the failed request's type
 });

@@ -1,9 +1,10 @@
 // A tiny static file server for the demo page and the browser tests.
 // Listens on 127.0.0.1 only; port 0 picks a free one; read-only, GET only.
-// Besides `root` it serves two of the repository's folders: the npm package
+// Besides `root` it serves three of the repository's folders: the npm package
 // that scripts/build-web.sh builds into target/npm/ under /wgqa/ (the page
-// imports it as users do), and models/ under /models/, so the page can fetch
-// the default GGUF without copying 98 MB.
+// imports it as users do), models/ under /models/, so the page can fetch
+// the default GGUF without copying 98 MB, and texts/ under /texts/ (the
+// GQA-spectrum view's paragraph).
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -17,14 +18,16 @@ const TYPES = {
   '.json': 'application/json',
   // instantiateStreaming refuses wasm served under any other type.
   '.wasm': 'application/wasm',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
 export const MODELS = fileURLToPath(new URL('../models/', import.meta.url));
 export const NPM_PACKAGE = fileURLToPath(new URL('../target/npm/', import.meta.url));
+export const TEXTS = fileURLToPath(new URL('../texts/', import.meta.url));
 
 /** The folder and the path inside it that a URL path names. */
 function locate(root, models, path) {
-  for (const [prefix, dir] of [['/models/', models], ['/wgqa/', NPM_PACKAGE]]) {
+  for (const [prefix, dir] of [['/models/', models], ['/wgqa/', NPM_PACKAGE], ['/texts/', TEXTS]]) {
     if (path.startsWith(prefix)) return [resolve(dir), path.slice(prefix.length - 1)];
   }
   return [resolve(root), path.endsWith('/') ? path + 'index.html' : path];

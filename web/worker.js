@@ -1,12 +1,14 @@
 // The demo page's worker: runs wgqa off the main thread so the page stays
 // responsive while the GPU (or SwiftShader) works. It starts the GPU and
-// routes each request (protocol.js) to the playground (playground-worker.js)
-// or the model (model-worker.js); a failed request answers MSG.ERROR
+// routes each request (protocol.js) to the playground (playground-worker.js),
+// the model (model-worker.js) or the GQA spectrum (spectrum-worker.js); a
+// failed request answers MSG.ERROR
 // { during: its type, message }.
 import { Context, load } from './wgqa/index.js';
 import { MSG } from './protocol.js';
 import { measure } from './playground-worker.js';
 import * as model from './model-worker.js';
+import { runVariant } from './spectrum-worker.js';
 
 let ctx;
 // The limits the page asked for ('default' or undefined: the adapter's).
@@ -56,6 +58,9 @@ async function handle(msg) {
     await model.clearCache(postMessage);
   } else if (msg.type === MSG.CACHE_INFO) {
     await model.cacheInfo(postMessage);
+  } else if (msg.type === MSG.VARIANT) {
+    if (!ctx) throw new Error('the GPU context is not ready');
+    await runVariant(ctx, msg, postMessage);
   }
 }
 

@@ -125,6 +125,12 @@ impl ConvertOptions {
             sensitivity_tokens: 128,
         }
     }
+
+    /// Whether the conversion runs the model over `calibration` (the
+    /// calibrated method, or a budget's per-layer sensitivities).
+    pub fn needs_calibration(&self) -> bool {
+        self.method == Method::Calibrated || matches!(self.target, KvTarget::Budget(_))
+    }
 }
 
 /// A converted model.
@@ -236,7 +242,7 @@ pub fn convert(gguf: &Gguf, opts: &ConvertOptions) -> Result<Converted> {
         }
     }
     let fixed = fixed_heads(&cfg, &opts.target)?;
-    let needs_calibration = opts.method == Method::Calibrated || fixed.is_none();
+    let needs_calibration = opts.needs_calibration();
     if needs_calibration && opts.calibration.len() < 2 {
         return Err(bad(
             "--calib",

@@ -7,12 +7,14 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::chat::{parse_messages, template_name};
 use super::context::WasmContext;
-use super::options::parse_generate_options;
+use super::options::{parse_generate_options, parse_load_options, LoadOptions};
 use super::{invalid, rejection};
+use crate::convert::convert;
 use crate::model::{
     ChatTemplate, GenerationStats, Generator, Gguf, LlamaConfig, LlamaModel, StopReason, Tokenizer,
 };
@@ -21,6 +23,10 @@ use crate::{AttentionConfig, GpuContext};
 /// KV-cache tokens when the caller does not say: enough for a chat, and
 /// ~47 MB for SmolLM2-135M's f16 cache.
 const DEFAULT_KV_TOKENS: u32 = 2048;
+
+/// The calibration text of conversions (`method: 'calibrated'`, `kvBudget`):
+/// the file `wgqa convert` reads by default.
+const CALIBRATION_TEXT: &str = include_str!("../../texts/calibration.txt");
 
 /// A loaded model. Create with `ModelCore.fromBytes()` (the npm package's
 /// `Model.fromUrl()` downloads, caches and calls it).
@@ -36,6 +42,23 @@ pub struct WasmModel {
     context_length: u32,
     kv_capacity_tokens: f64,
     kv_capacity_bytes: f64,
+}
+
+/// A text's perplexity under the model, as `wgqa perplexity` reports it.
+#[wasm_bindgen(getter_with_clone)]
+#[derive(Clone)]
+pub struct Perplexity {
+    /// `exp` of the mean negative log-likelihood of each token after the first.
+    pub perplexity: f64,
+    /// Tokens scored: the text's tokens but the first.
+    #[wasm_bindgen(js_name = scoredTokens)]
+    pub scored_tokens: u32,
+    /// K and V bytes one token takes in this model's cache, all layers.
+    #[wasm_bindgen(js_name = kvBytesPerToken)]
+    pub kv_bytes_per_token: f64,
+    /// The KV-cache storage it was measured with: "f16", "int8" or "f32".
+    #[wasm_bindgen(js_name = kvType)]
+    pub kv_type: String,
 }
 
 /// What the last generation did and how fast.
@@ -86,15 +109,55 @@ impl From<&GenerationStats> for Stats {
 
 #[wasm_bindgen(js_class = ModelCore)]
 impl WasmModel {
-    /// Loads a GGUF from its bytes (copied into wasm memory). `kvTokens`
-    /// sizes the KV cache (default 2048, or the model's context if shorter).
+    /// Loads a GGUF from its bytes (copied into wasm memory; `bytes` is left
+    /// as it was, so one download can make several variants). `options` is
+    /// the KV-cache tokens (a number), or `{ kvTokens, kvType, kvHeads |
+    /// kvHeadsPerLayer | kvBudget, method, seed, calibrationTokens,
+    /// sensitivityTokens }`: `kvTokens` sizes the KV cache (default 2048, or
+    /// the model's context if shorter), `kvType` stores it ("f16", the
+    /// default, "int8" or "f32"), and a KV target converts the model first,
+    /// as `wgqa convert` does (`method` "mean", the default, "first",
+    /// "random" or "calibrated"; `kvBudget` in f16 KV bytes per token). The
+    /// calibrated method and budgets run the model on the CPU over the first
+    /// `calibrationTokens` (default 128) of the calibration text, which
+    /// blocks the calling thread for seconds to minutes: call it in a Worker.
+    /// Throws a readable `Error` for bad options before any work; one
+    /// about the options or the conversion (not the file) is named
+    /// "OptionsError".
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(
-        ctx: &WasmContext,
-        bytes: &Uint8Array,
-        #[wasm_bindgen(js_name = kvTokens)] kv_tokens: Option<u32>,
-    ) -> Result<WasmModel, JsError> {
-        Self::load(&ctx.ctx, bytes.to_vec(), kv_tokens)
+    pub fn from_bytes(ctx: &WasmContext, bytes: &Uint8Array, options: JsValue) -> Result<WasmModel, JsValue> {
+        let options = parse_load_options(&options).map_err(options_error)?;
+        Self::load(&ctx.ctx, bytes.to_vec(), options)
+    }
+
+    /// Perplexity of `text` (tokenized as the model does, in one window, as
+    /// `wgqa perplexity` scores a text shorter than its window). Empties the
+    /// KV cache first. Rejects with an `Error` for a text of fewer than 2
+    /// tokens, one longer than the KV cache, or while the model is busy.
+    // The borrow spans the GPU awaits on purpose, as in `generate`.
+    #[allow(clippy::await_holding_refcell_ref)]
+    pub fn perplexity(&self, text: String) -> Promise {
+        let generator = self.generator.clone();
+        let kv_type = self.layers.first().map_or("f16", |l| l.dtype.name()).to_string();
+        let kv_bytes_per_token = self.kv_bytes_per_token(None);
+        future_to_promise(async move {
+            let mut generator = generator
+                .try_borrow_mut()
+                .map_err(|_| rejection("the model is busy: a generation or perplexity is running"))?;
+            let tokens = generator.tokenizer().encode(&text).map_err(rejection)?;
+            let capacity = generator.model().cache().capacity_tokens();
+            if tokens.len() as u64 > capacity {
+                return Err(rejection(format!(
+                    "the text is {} tokens; the KV cache holds {capacity}: score a shorter text, \
+                     or load the model with a larger kvTokens",
+                    tokens.len()
+                )));
+            }
+            generator.reset().map_err(rejection)?;
+            let perplexity = generator.model_mut().perplexity(&tokens).await.map_err(rejection)?;
+            let scored_tokens = tokens.len() as u32 - 1;
+            Ok(Perplexity { perplexity, scored_tokens, kv_bytes_per_token, kv_type }.into())
+        })
     }
 
     /// Generates after `prompt`, calling `onToken(text)` with each piece of
@@ -186,10 +249,22 @@ impl WasmModel {
         self.layers.first().map_or(0, |l| l.q_heads)
     }
 
-    /// KV heads as shipped (of the first layer).
+    /// KV heads of the first layer (as shipped, unless loaded converted).
     #[wasm_bindgen(getter, js_name = kvHeads)]
     pub fn kv_heads(&self) -> u32 {
         self.layers.first().map_or(0, |l| l.kv_heads)
+    }
+
+    /// KV heads of each layer (they differ under Variable GQA).
+    #[wasm_bindgen(getter, js_name = kvHeadsPerLayer)]
+    pub fn kv_heads_per_layer(&self) -> Vec<u32> {
+        self.layers.iter().map(|l| l.kv_heads).collect()
+    }
+
+    /// KV-cache storage: "f16", "int8" or "f32".
+    #[wasm_bindgen(getter, js_name = kvType)]
+    pub fn kv_type(&self) -> String {
+        self.layers.first().map_or("f16", |l| l.dtype.name()).into()
     }
 
     #[wasm_bindgen(getter, js_name = headDim)]
@@ -218,13 +293,15 @@ impl WasmModel {
         self.kv_capacity_bytes
     }
 
-    /// Bytes of K and V one token takes over all layers if every layer had
-    /// `kvHeads` KV heads in the model's KV dtype: `qHeads` gives MHA, the
-    /// shipped count GQA and 1 MQA.
+    /// Bytes of K and V one token takes over all layers in the model's KV
+    /// storage: with the layers' own KV heads, or, given `kvHeads`, if every
+    /// layer had that many (`qHeads` gives MHA, the shipped count GQA, 1 MQA).
     #[wasm_bindgen(js_name = kvBytesPerToken)]
-    pub fn kv_bytes_per_token(&self, #[wasm_bindgen(js_name = kvHeads)] kv_heads: u32) -> f64 {
-        let per_layer =
-            |cfg: &AttentionConfig| AttentionConfig { kv_heads, ..cfg.clone() }.kv_bytes_per_token();
+    pub fn kv_bytes_per_token(&self, #[wasm_bindgen(js_name = kvHeads)] kv_heads: Option<u32>) -> f64 {
+        let per_layer = |cfg: &AttentionConfig| {
+            let kv_heads = kv_heads.unwrap_or(cfg.kv_heads);
+            AttentionConfig { kv_heads, ..cfg.clone() }.kv_bytes_per_token()
+        };
         self.layers.iter().map(per_layer).sum::<u64>() as f64
     }
 
@@ -254,14 +331,26 @@ impl WasmModel {
 }
 
 impl WasmModel {
-    fn load(ctx: &GpuContext, bytes: Vec<u8>, kv_tokens: Option<u32>) -> Result<WasmModel, JsError> {
-        let gguf = Gguf::from_vec(bytes)?;
-        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+    fn load(ctx: &GpuContext, bytes: Vec<u8>, options: LoadOptions) -> Result<WasmModel, JsValue> {
+        let mut gguf = Gguf::from_vec(bytes).map_err(rejection)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(rejection)?;
         // A model without a template still generates from plain prompts.
         let template = ChatTemplate::from_gguf(&gguf).ok();
-        let config = LlamaConfig::from_gguf(&gguf)?;
-        let kv_tokens = kv_tokens.unwrap_or(DEFAULT_KV_TOKENS.min(config.context_length));
-        let model = LlamaModel::with_config(ctx, &gguf, config, kv_tokens, |_, _| {})?;
+        let config = LlamaConfig::from_gguf(&gguf).map_err(rejection)?;
+        if let Some(mut opts) = options.convert {
+            // The options are checked before the calibration text is run.
+            crate::convert::check(&config, &opts).map_err(|e| options_error(rejection(e)))?;
+            if opts.needs_calibration() {
+                let mut tokens = tokenizer.encode(CALIBRATION_TEXT).map_err(rejection)?;
+                tokens.truncate(options.calibration_tokens);
+                opts.calibration = tokens;
+            }
+            let converted = convert(&gguf, &opts).map_err(|e| options_error(rejection(e)))?;
+            gguf = Gguf::from_vec(converted.bytes).map_err(rejection)?;
+        }
+        let config = LlamaConfig::from_gguf(&gguf).map_err(rejection)?.with_kv_dtype(options.kv_type);
+        let kv_tokens = options.kv_tokens.unwrap_or(DEFAULT_KV_TOKENS.min(config.context_length));
+        let model = LlamaModel::with_config(ctx, &gguf, config, kv_tokens, |_, _| {}).map_err(rejection)?;
         let config = model.config();
         let cache = model.cache();
         Ok(WasmModel {
@@ -275,4 +364,14 @@ impl WasmModel {
             last: Rc::new(RefCell::new(None)),
         })
     }
+}
+
+/// A JS `Error` named "OptionsError": the load options, or the conversion
+/// they ask for, failed, not the file (so a cached download stays).
+fn options_error(error: impl Into<JsValue>) -> JsValue {
+    let error = error.into();
+    if let Some(e) = error.dyn_ref::<js_sys::Error>() {
+        e.set_name("OptionsError");
+    }
+    error
 }

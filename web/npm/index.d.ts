@@ -26,6 +26,53 @@ export interface GenerateOptions {
   chat?: boolean;
 }
 
+/** KV-cache storage: f16 (the default), int8 (a byte per value, a scale per row) or f32. */
+export type KvType = 'f16' | 'int8' | 'f32';
+
+/** How a merged KV head is built from the heads it stands for (as `wgqa convert --method`). */
+export type ConvertMethod = 'mean' | 'first' | 'random' | 'calibrated';
+
+/**
+ * How `fromBytes()`/`fromUrl()` load a model; all optional. At most one of
+ * `kvHeads`, `kvHeadsPerLayer` and `kvBudget` converts the model first, in
+ * the browser, as `wgqa convert` does; bad values throw an Error named
+ * 'OptionsError' whose message names the problem.
+ */
+export interface LoadOptions {
+  /** Tokens the KV cache holds (default 2048, or the model's context if shorter). */
+  kvTokens?: number;
+  kvType?: KvType;
+  /** KV heads in every layer: a divisor of the query heads (the query-head count gives MHA, 1 MQA). */
+  kvHeads?: number;
+  /** KV heads of each layer, one per layer, each a divisor of the query heads. */
+  kvHeadsPerLayer?: number[] | Uint32Array;
+  /**
+   * Variable GQA: f16 K+V bytes per token for all layers together, from MQA's
+   * to MHA's; each layer gets the KV heads that lose the least on the
+   * calibration text (each layer's sensitivity measured on the CPU).
+   */
+  kvBudget?: number;
+  /** Default 'mean'. 'calibrated' and `kvBudget` run the model on the CPU over the calibration text. */
+  method?: ConvertMethod;
+  /** Seed of method 'random' (default 0). */
+  seed?: number;
+  /** Tokens of the calibration text (Moby-Dick's opening) used (default 128; the CLI's is 512). */
+  calibrationTokens?: number;
+  /** Leading calibration tokens scored per layer for `kvBudget` (default 32; the CLI's is 128). */
+  sensitivityTokens?: number;
+}
+
+/** A text's perplexity, as `wgqa perplexity` reports it. */
+export interface PerplexityResult {
+  /** exp of the mean negative log-likelihood of each token after the first. */
+  perplexity: number;
+  /** The text's tokens but the first. */
+  scoredTokens: number;
+  /** K and V bytes a token takes in this model's cache, all layers. */
+  kvBytesPerToken: number;
+  kvType: KvType;
+}
+
 /** One turn of a conversation. A system message may only come first; the last is the user's. */
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -41,9 +88,14 @@ export class Model {
    * copy (its length, or its own tensor data, short) is deleted and fetched
    * again; a failed download, or a file that fails to load, stays out of the cache.
    */
-  static fromUrl(ctx: Context, url: string, onProgress?: ProgressCallback, kvTokens?: number): Promise<Model>;
-  /** Loads a GGUF from its bytes (copied into wasm memory). */
-  static fromBytes(ctx: Context, bytes: Uint8Array, kvTokens?: number): Model;
+  static fromUrl(ctx: Context, url: string, onProgress?: ProgressCallback, options?: LoadOptions | number): Promise<Model>;
+  /**
+   * Loads a GGUF from its bytes (copied into wasm memory; `bytes` stays as
+   * it was, so one download makes several variants). A number is `kvTokens`.
+   * A conversion blocks the calling thread (seconds; a calibrated one or a
+   * budget far longer): call it in a Worker.
+   */
+  static fromBytes(ctx: Context, bytes: Uint8Array, options?: LoadOptions | number): Model;
 
   /** Generates after `prompt`, calling `onToken(text)` with each piece as it decodes. */
   generate(prompt: string, options?: GenerateOptions, onToken?: (text: string) => void): Promise<Stats>;
@@ -65,8 +117,13 @@ export class Model {
   reset(): void;
   /** Frees the model's GPU memory. */
   free(): void;
-  /** K and V bytes a token takes over all layers if each had `kvHeads` KV heads. */
-  kvBytesPerToken(kvHeads: number): number;
+  /**
+   * Perplexity of `text` in one window (the KV cache must hold it), as
+   * `wgqa perplexity` scores a text shorter than its window. Empties the KV cache first.
+   */
+  perplexity(text: string): Promise<PerplexityResult>;
+  /** K and V bytes a token takes over all layers in this model's KV storage; given `kvHeads`, if each layer had that many. */
+  kvBytesPerToken(kvHeads?: number): number;
   /**
    * K and V bytes a sequence of `tokens` takes over all layers, with `kvHeads`
    * KV heads in each (as loaded when omitted); sliding-window layers count
@@ -79,7 +136,11 @@ export class Model {
   /** 'chatml', 'llama3' or 'gemma'; undefined when the model has none wgqa can render. */
   readonly chatTemplate: string | undefined;
   readonly qHeads: number;
+  /** KV heads of the first layer. */
   readonly kvHeads: number;
+  /** KV heads of each layer (they differ under Variable GQA). */
+  readonly kvHeadsPerLayer: number[];
+  readonly kvType: KvType;
   readonly headDim: number;
   readonly layers: number;
   readonly contextLength: number;

@@ -61,29 +61,45 @@ export class Model {
   /**
    * Downloads a GGUF (or reads it from the browser's cache, where an earlier
    * download left it) and loads it. `onProgress(loaded, total, source)`,
-   * `source` 'network' or 'cache'. `kvTokens` sizes the KV cache. A file
+   * `source` 'network' or 'cache'. `options` as for `fromBytes`. A file
    * that does not load (not a GGUF, an architecture wgqa lacks, too big for
    * the adapter) is not kept in the cache; a cached one that does not load
    * (say, cut short before its own tensor data ends) is fetched once more.
+   * Bad options (an 'OptionsError') leave the cache as it is.
    */
-  static async fromUrl(ctx, url, onProgress, kvTokens) {
+  static async fromUrl(ctx, url, onProgress, options) {
     let source;
     const bytes = await downloadModel(url, (loaded, total, from) => {
       source = from;
       onProgress?.(loaded, total, from);
     });
     try {
-      return new Model(ModelCore.fromBytes(ctx, bytes, kvTokens));
+      return new Model(ModelCore.fromBytes(ctx, bytes, options));
     } catch (e) {
+      if (e?.name === 'OptionsError') throw e;
       await clearModelCache(url);
-      if (source === 'cache') return Model.fromUrl(ctx, url, onProgress, kvTokens);
+      if (source === 'cache') return Model.fromUrl(ctx, url, onProgress, options);
       throw e;
     }
   }
 
-  /** Loads a GGUF from its bytes. */
-  static fromBytes(ctx, bytes, kvTokens) {
-    return new Model(ModelCore.fromBytes(ctx, bytes, kvTokens));
+  /**
+   * Loads a GGUF from its bytes (left as they are, so one download makes
+   * several variants). `options`: the KV-cache tokens, or `{ kvTokens,
+   * kvType, kvHeads | kvHeadsPerLayer | kvBudget, method, seed,
+   * calibrationTokens, sensitivityTokens }` (see index.d.ts).
+   */
+  static fromBytes(ctx, bytes, options) {
+    return new Model(ModelCore.fromBytes(ctx, bytes, options));
+  }
+
+  /** Resolves to `{ perplexity, scoredTokens, kvBytesPerToken, kvType }` of `text`. */
+  async perplexity(text) {
+    const r = await this.#core.perplexity(text);
+    // A plain object, so it survives postMessage and JSON.
+    const plain = { perplexity: r.perplexity, scoredTokens: r.scoredTokens, kvBytesPerToken: r.kvBytesPerToken, kvType: r.kvType };
+    r.free();
+    return plain;
   }
 
   /** Generates after `prompt`, calling `onToken(text)` per piece; resolves to Stats. */
@@ -147,6 +163,12 @@ export class Model {
   }
   get kvHeads() {
     return this.#core.kvHeads;
+  }
+  get kvHeadsPerLayer() {
+    return Array.from(this.#core.kvHeadsPerLayer);
+  }
+  get kvType() {
+    return this.#core.kvType;
   }
   get headDim() {
     return this.#core.headDim;

@@ -70,6 +70,12 @@ impl Generator {
         &self.model
     }
 
+    /// The model, for work outside the generation's sequence (perplexity
+    /// runs in a sequence of its own).
+    pub fn model_mut(&mut self) -> &mut LlamaModel {
+        &mut self.model
+    }
+
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
