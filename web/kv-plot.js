@@ -35,5 +35,8 @@ export function drawKvPlot(svg, rows, caption) {
       el('text', { x: LABEL_W + w + 8, y: y + 19, id: `bar-${r.key}-label` }, formatBytes(r.bytes)),
     );
   });
-  svg.append(el('text', { x: LABEL_W, y: 8 + rows.length * ROW_H, fill: '#555' }, caption));
+  const height = 8 + rows.length * ROW_H + 16;
+  svg.append(el('text', { x: LABEL_W, y: height - 16, fill: '#555' }, caption));
+  svg.setAttribute('viewBox', `0 0 640 ${height}`);
+  svg.setAttribute('height', height);
 }

@@ -31,27 +31,30 @@ export function modelView(worker) {
     $('model-load').disabled = generating || loading;
   };
 
-  function plot(contextTokens, inUse) {
-    const b = info.bytesPerToken;
+  /** `kvAt`: the worker's bytes at `contextTokens` (model-worker.js `kvAt`); none means an empty cache. */
+  function plot(contextTokens, inUse, kvAt = { mha: 0, gqa: 0, mqa: 0, uncapped: 0 }) {
     const kind = (kv) => (kv === info.qHeads ? 'MHA' : kv === 1 ? 'MQA' : 'GQA');
-    drawKvPlot(
-      $('kv-plot'),
-      [
-        { key: 'mha', label: `MHA (${info.qHeads} KV heads)`, bytes: b.mha * contextTokens },
-        { key: 'gqa', label: `${kind(info.kvHeads)} (${info.kvHeads}, shipped)`, bytes: b.gqa * contextTokens },
-        { key: 'mqa', label: 'MQA (1 KV head)', bytes: b.mqa * contextTokens },
-        { key: 'use', label: 'in use now', bytes: inUse },
-      ],
-      `at ${contextTokens} tokens · ${info.layers} layers × head dim ${info.headDim} · K and V`,
-    );
+    const rows = [
+      { key: 'mha', label: `MHA (${info.qHeads} KV heads)`, bytes: kvAt.mha },
+      { key: 'gqa', label: `${kind(info.kvHeads)} (${info.kvHeads}, shipped)`, bytes: kvAt.gqa },
+      { key: 'mqa', label: 'MQA (1 KV head)', bytes: kvAt.mqa },
+      { key: 'use', label: 'in use now', bytes: inUse },
+    ];
+    let windows = '';
+    if (info.windowedLayers > 0) {
+      // What the shipped layout would hold if no layer stopped at its window.
+      rows.splice(2, 0, { key: 'uncapped', label: 'shipped, no window cap', bytes: kvAt.uncapped });
+      windows = ` · ${info.windowedLayers} layers keep only their ${info.slidingWindow}-token window`;
+    }
+    drawKvPlot($('kv-plot'), rows, `at ${contextTokens} tokens · ${info.layers} layers × head dim ${info.headDim} · K and V${windows}`);
   }
 
-  function onDone(s) {
+  function onDone(s, kvAt) {
     $('decode-tps').textContent = s.decodeTokensPerSecond.toFixed(2);
     $('prefill-tps').textContent = s.prefillTokensPerSecond.toFixed(1);
     $('context-tokens').textContent = String(s.contextTokens);
     $('kv-in-use').textContent = formatBytes(s.kvBytesInUse);
-    plot(s.contextTokens, s.kvBytesInUse);
+    plot(s.contextTokens, s.kvBytesInUse, kvAt);
     $('output').dataset.state = 'done';
     $('output').dataset.stop = s.stopReason;
     generating = false;
@@ -128,10 +131,16 @@ export function modelView(worker) {
   markMissing();
 
   return {
-    /** Starts loading the default model once the GPU is ready (only once). */
+    /**
+     * Starts loading the first model once the GPU is ready (only once):
+     * `?model=URL` in the page's address, else the default.
+     */
     load() {
       if (loading || info) return;
-      startLoad({ url: DEFAULT_MODEL_URL }, 'SmolLM2-135M-Instruct');
+      const url = new URLSearchParams(location.search).get('model') ?? DEFAULT_MODEL_URL;
+      const listed = [...pick.options].find((o) => o.value === url);
+      if (listed) pick.value = url;
+      startLoad({ url }, listed?.textContent ?? url);
       worker.postMessage({ type: MSG.CACHE_INFO });
     },
     /** Handles a worker message meant for this view; false if it was not. */
@@ -166,7 +175,7 @@ export function modelView(worker) {
         $('output').append(data.text);
         if (data.tokensPerSecond !== null) $('decode-tps').textContent = data.tokensPerSecond.toFixed(2);
       } else if (data.type === MSG.DONE) {
-        onDone(data.stats);
+        onDone(data.stats, data.kvAt);
       } else if (data.type === MSG.RESET_DONE) {
         $('output').replaceChildren();
         $('output').dataset.state = 'idle';

@@ -44,8 +44,8 @@ export async function loadModel(ctx, { url, bytes, name }, post) {
       contextLength: model.contextLength,
       kvCapacityTokens: model.kvCapacityTokens,
       kvCapacityBytes: model.kvCapacityBytes,
-      // Per-token K+V bytes under MHA, the shipped GQA, and MQA.
-      bytesPerToken: { mha: model.kvBytesPerToken(model.qHeads), gqa: model.kvBytesPerToken(model.kvHeads), mqa: model.kvBytesPerToken(1) },
+      windowedLayers: model.windowedLayers,
+      slidingWindow: model.slidingWindow ?? null,
     },
   });
   await cacheInfo(post);
@@ -70,7 +70,20 @@ export async function generate(prompt, { chat, ...options }, post) {
   const plain = {};
   for (const k of ['promptTokens', 'generatedTokens', 'contextTokens', 'prefillTokensPerSecond', 'decodeTokensPerSecond', 'kvBytesInUse', 'kvCapacityBytes', 'stopReason']) plain[k] = stats[k];
   stats.free();
-  post({ type: MSG.DONE, stats: plain });
+  post({ type: MSG.DONE, stats: plain, kvAt: kvAt(plain.contextTokens) });
+}
+
+/**
+ * K+V bytes at `tokens` under MHA, the shipped GQA and MQA (sliding-window
+ * layers capped at their window), and the shipped layout without that cap.
+ */
+function kvAt(tokens) {
+  return {
+    mha: model.kvBytesAt(tokens, model.qHeads),
+    gqa: model.kvBytesAt(tokens),
+    mqa: model.kvBytesAt(tokens, 1),
+    uncapped: model.kvBytesPerToken(model.kvHeads) * tokens,
+  };
 }
 
 /** The loaded model's source: `{ url }` or `{ bytes }`; undefined before the first load. */

@@ -304,6 +304,30 @@ impl WasmModel {
         };
         self.layers.iter().map(per_layer).sum::<u64>() as f64
     }
+
+    /// Bytes of K and V a sequence of `tokens` takes over all layers, with
+    /// `kvHeads` KV heads in every layer (as loaded when not given);
+    /// sliding-window layers count only their window's tokens.
+    #[wasm_bindgen(js_name = kvBytesAt)]
+    pub fn kv_bytes_at(&self, tokens: f64, #[wasm_bindgen(js_name = kvHeads)] kv_heads: Option<u32>) -> f64 {
+        let tokens = tokens.max(0.0) as u64;
+        let per_layer = |cfg: &AttentionConfig| {
+            AttentionConfig { kv_heads: kv_heads.unwrap_or(cfg.kv_heads), ..cfg.clone() }.kv_bytes_for(tokens)
+        };
+        self.layers.iter().map(per_layer).sum::<u64>() as f64
+    }
+
+    /// Layers with a sliding window (their KV bytes stop growing at it).
+    #[wasm_bindgen(getter, js_name = windowedLayers)]
+    pub fn windowed_layers(&self) -> u32 {
+        self.layers.iter().filter(|l| l.window.is_some()).count() as u32
+    }
+
+    /// The sliding window of the windowed layers, in tokens; `undefined` when none has one.
+    #[wasm_bindgen(getter, js_name = slidingWindow)]
+    pub fn sliding_window(&self) -> Option<u32> {
+        self.layers.iter().find_map(|l| l.window)
+    }
 }
 
 impl WasmModel {

@@ -124,6 +124,12 @@ export class Model {
   perplexity(text: string): Promise<PerplexityResult>;
   /** K and V bytes a token takes over all layers in this model's KV storage; given `kvHeads`, if each layer had that many. */
   kvBytesPerToken(kvHeads?: number): number;
+  /**
+   * K and V bytes a sequence of `tokens` takes over all layers, with `kvHeads`
+   * KV heads in each (as loaded when omitted); sliding-window layers count
+   * only their window.
+   */
+  kvBytesAt(tokens: number, kvHeads?: number): number;
 
   /** The last generation's Stats; undefined before the first or after `reset()`. */
   readonly stats: Stats | undefined;
@@ -140,6 +146,10 @@ export class Model {
   readonly contextLength: number;
   readonly kvCapacityTokens: number;
   readonly kvCapacityBytes: number;
+  /** Layers with a sliding window (Gemma 3: five of every six). */
+  readonly windowedLayers: number;
+  /** Their window in tokens; undefined when no layer has one. */
+  readonly slidingWindow: number | undefined;
 }
 
 /**

@@ -148,6 +148,10 @@ export class Model {
     return this.#core.kvBytesPerToken(kvHeads);
   }
 
+  kvBytesAt(tokens, kvHeads) {
+    return this.#core.kvBytesAt(tokens, kvHeads);
+  }
+
   get stats() {
     return this.#core.stats;
   }
@@ -180,5 +184,11 @@ export class Model {
   }
   get kvCapacityBytes() {
     return this.#core.kvCapacityBytes;
+  }
+  get windowedLayers() {
+    return this.#core.windowedLayers;
+  }
+  get slidingWindow() {
+    return this.#core.slidingWindow;
   }
 }
