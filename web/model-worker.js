@@ -46,6 +46,8 @@ export async function loadModel(ctx, { url, bytes, name }, post) {
       kvCapacityBytes: model.kvCapacityBytes,
       windowedLayers: model.windowedLayers,
       slidingWindow: model.slidingWindow ?? null,
+      // K+V bytes a token takes as loaded (f16): the GQA spectrum view's budgets are shares of it.
+      kvBytesPerToken: model.kvBytesPerToken(),
     },
   });
   await cacheInfo(post);

@@ -9,9 +9,6 @@ import { MSG } from './protocol.js';
 /** The paragraph perplexity is measured on (the opening of Pride and Prejudice, served from texts/). */
 export const PARAGRAPH_URL = '/texts/spectrum-paragraph.txt';
 
-/** The KV capacity the cards also give the KV bytes at (the model view's default cache). */
-const AT_TOKENS = 2048;
-
 const $ = (id) => document.getElementById(id);
 
 const STEPS = {
@@ -43,7 +40,7 @@ function requested(form, info) {
   if (variant === 'mqa') return { label: `MQA, ${method}, ${kvType}`, options: { kvType, kvHeads: 1, method } };
   // The budget is in f16 bytes per token, as `wgqa convert --kv-budget`; the model view loads f16.
   const share = Number(f.get('budget'));
-  const kvBudget = Math.round(share * info.bytesPerToken.gqa);
+  const kvBudget = Math.round(share * info.kvBytesPerToken);
   return { label: `Variable GQA ${Math.round(share * 100)}%, ${method}, ${kvType}`, options: { kvType, kvBudget, method } };
 }
 
@@ -55,8 +52,8 @@ function card(label, r) {
   const rows = [
     ['KV heads per layer', headRuns(r.kvHeadsPerLayer)],
     ['KV bytes per token', `${r.kvBytesPerToken} (${r.kvType})`],
-    [`KV at ${r.contextTokens} tokens`, `${formatBytes(r.kvBytesPerToken * r.contextTokens)} (cache pages in use: ${formatBytes(r.kvBytesInUse)})`],
-    [`KV at ${AT_TOKENS} tokens`, formatBytes(r.kvBytesPerToken * AT_TOKENS)],
+    [`KV at ${r.contextTokens} tokens`, `${formatBytes(r.kvBytesAtContext)} (cache pages in use: ${formatBytes(r.kvBytesInUse)})`],
+    [`KV at ${r.kvCapacityTokens} tokens`, formatBytes(r.kvBytesAtCapacity)],
     ['Decode', `${r.decodeTokensPerSecond.toFixed(2)} tokens/s`],
     ['Perplexity', `${r.perplexity.toFixed(2)} over ${r.scoredTokens} tokens`],
     ['Continuation', r.continuation],

@@ -53,6 +53,10 @@ export async function runVariant(ctx, { options, text, prompt, maxTokens }, post
       scoredTokens: ppl.scoredTokens,
       continuation,
       contextTokens: stats.contextTokens,
+      // Sliding-window layers (Gemma 3) hold only their window.
+      kvBytesAtContext: variant.kvBytesAt(stats.contextTokens),
+      kvCapacityTokens: variant.kvCapacityTokens,
+      kvBytesAtCapacity: variant.kvBytesAt(variant.kvCapacityTokens),
       kvBytesInUse: stats.kvBytesInUse,
       decodeTokensPerSecond: stats.decodeTokensPerSecond,
       convertSeconds,
