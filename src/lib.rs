@@ -29,6 +29,7 @@ pub mod bench;
 pub mod convert;
 mod error;
 pub mod gpu;
+mod kernels;
 pub mod kv;
 pub mod model;
 pub mod reference;
@@ -41,10 +42,10 @@ pub fn kernels() -> Vec<&'static gpu::kernel::KernelSpec> {
     use model::ops::kernels::*;
     #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
     let mut all = vec![
-        &attention::ATTEND,
-        &attention::MERGE,
-        &kv::APPEND,
-        &rope::ROPE,
+        &kernels::ATTEND,
+        &kernels::MERGE,
+        &kernels::APPEND,
+        &kernels::ROPE,
         &MATVEC,
         &MATMUL,
         &EMBED,
@@ -58,8 +59,9 @@ pub fn kernels() -> Vec<&'static gpu::kernel::KernelSpec> {
     all
 }
 
-pub use attention::{attend, AttentionConfig, DType, MAX_SCALE, MAX_SOFTCAP};
+pub use attention::{AttentionConfig, DType, MAX_SCALE, MAX_SOFTCAP};
 pub use error::{Error, Result};
 pub use gpu::{AdapterClass, Capabilities, ContextOptions, FeatureUse, GpuContext};
+pub use kernels::attend;
 pub use kv::{KvCache, KvCacheConfig, Plan, SeqId, SplitPolicy};
 pub use rope::{Rope, RopeLayout, RopeScaling};

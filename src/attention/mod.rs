@@ -1,8 +1,9 @@
-//! Attention: the problem config, the GPU kernels, and the split policy.
+//! Attention: the problem config, and the workgroup geometry of its kernel
+//! on an adapter. The kernel's host side is in `kernels/attend.rs`, above the
+//! cache it reads.
 
-mod attend;
 mod config;
+mod shape;
 
-pub use attend::attend;
-pub(crate) use attend::{kv_storage, AttendShape, ATTEND, MAX_ROWS, MERGE};
 pub use config::{AttentionConfig, DType, MAX_SCALE, MAX_SOFTCAP};
+pub(crate) use shape::{kv_storage, AttendShape, KEY_ALIGN, MAX_KPT, MAX_ROWS, REGS};

@@ -110,8 +110,11 @@ impl Naive {
         use crate::gpu::Constants;
         let ctx = self.gqa.cache.context();
         let cfg = &self.gqa.cfg;
-        let variant =
-            ShaderVariant { kernel: &super::REPEAT_KV, kv: kv_storage(ctx, cfg.dtype), subgroups: false };
+        let variant = ShaderVariant {
+            kernel: &super::REPEAT_KV,
+            kv: kv_storage(&ctx.capabilities(), cfg.dtype),
+            subgroups: false,
+        };
         let (src, dst) = (self.gqa.cache.layer(0)?, self.mha.cache.layer(0)?);
         for (from, to, dim) in [(&src.k, &dst.k, cfg.head_dim), (&src.v, &dst.v, cfg.v_head_dim)] {
             let constants = Constants::default()

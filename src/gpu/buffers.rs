@@ -84,3 +84,21 @@ pub(crate) fn check_len(what: &'static str, buffer: &wgpu::Buffer, bytes: u64) -
     }
     Ok(())
 }
+
+/// Errors unless `bytes` fits one storage binding and one buffer under `limits`.
+pub(crate) fn check_buffer_size(limits: &wgpu::Limits, bytes: u64, what: &str) -> Result<()> {
+    for (limit, available) in [
+        ("maxStorageBufferBindingSize", limits.max_storage_buffer_binding_size),
+        ("maxBufferSize", limits.max_buffer_size),
+    ] {
+        if bytes > available {
+            return Err(Error::AdapterLimit {
+                limit,
+                needed: bytes,
+                available,
+                what: format!("hold {what}"),
+            });
+        }
+    }
+    Ok(())
+}

@@ -262,21 +262,7 @@ impl GpuContext {
 
     /// Errors unless `bytes` fits one storage binding and one buffer.
     pub(crate) fn check_buffer_size(&self, bytes: u64, what: &str) -> Result<()> {
-        let l = &self.inner.limits;
-        for (limit, available) in [
-            ("maxStorageBufferBindingSize", l.max_storage_buffer_binding_size),
-            ("maxBufferSize", l.max_buffer_size),
-        ] {
-            if bytes > available {
-                return Err(Error::AdapterLimit {
-                    limit,
-                    needed: bytes,
-                    available,
-                    what: format!("hold {what}"),
-                });
-            }
-        }
-        Ok(())
+        super::check_buffer_size(&self.inner.limits, bytes, what)
     }
 }
 

@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::pages::{PageAllocator, PageTable};
-use super::plan::{Plan, PlanEntry};
+use super::plan::{CacheGeometry, Plan, PlanEntry, PlanLayer, Sizes};
+use super::sequence::{SeqId, Sequence};
 use crate::attention::AttendShape;
 use crate::{AttentionConfig, Error, GpuContext, Result};
 
@@ -57,23 +58,6 @@ impl PagePool {
     }
 }
 
-/// A sequence handle of one cache. Stale after `free`: using it then, or
-/// with another cache, is an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SeqId {
-    cache: u64,
-    index: u32,
-    generation: u32,
-}
-
-#[cfg(test)]
-impl SeqId {
-    /// A handle for layout tests, of no cache.
-    pub(crate) fn for_test(index: u32) -> SeqId {
-        SeqId { cache: 0, index, generation: 0 }
-    }
-}
-
 pub(crate) struct Layer {
     pub cfg: AttentionConfig,
     /// Its page pool: the page table of the plan's entries it reads.
@@ -82,12 +66,6 @@ pub(crate) struct Layer {
     pub k: wgpu::Buffer,
     pub v: wgpu::Buffer,
     pub sinks: wgpu::Buffer,
-}
-
-pub(crate) struct Sequence {
-    /// One page table per pool.
-    pub tables: Vec<PageTable>,
-    pub len: u32,
 }
 
 struct Slot {
@@ -108,10 +86,11 @@ pub struct KvCache {
     id: u64,
     /// Bumped by every change of a sequence; plans record it.
     epoch: u64,
-    page_size: u32,
     capacity_tokens: u64,
     layers: Vec<Layer>,
     pools: Vec<PagePool>,
+    /// The page size, and the pools and layers as plans see them.
+    geometry: CacheGeometry,
     slots: Vec<Slot>,
     /// Bound where a kernel takes RoPE frequencies but none apply.
     pub(crate) no_rope: wgpu::Buffer,
@@ -176,13 +155,18 @@ impl KvCache {
             });
         }
         ctx.take_error()?;
+        let geometry = CacheGeometry {
+            page_size,
+            pools: pools.len() as u32,
+            layers: layers.iter().map(|l| PlanLayer::new(&l.cfg, &l.shape)).collect(),
+        };
         Ok(KvCache {
             id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             epoch: 0,
-            page_size,
             capacity_tokens: n_pages as u64 * page_size as u64,
             layers,
             pools,
+            geometry,
             slots: Vec::new(),
             no_rope: ctx.storage_buffer("wgqa no rope", 4),
             ctx: ctx.clone(),
@@ -194,7 +178,7 @@ impl KvCache {
     }
 
     pub fn page_size(&self) -> u32 {
-        self.page_size
+        self.geometry.page_size
     }
 
     pub fn num_layers(&self) -> usize {
@@ -219,13 +203,13 @@ impl KvCache {
 
     /// GPU bytes of all K/V pages.
     pub fn capacity_bytes(&self) -> u64 {
-        let page = self.page_size as u64;
+        let page = self.page_size() as u64;
         self.pools.iter().map(|p| p.pages.total() as u64 * page * p.bytes_per_token).sum()
     }
 
     /// GPU bytes of the pages sequences hold now.
     pub fn bytes_in_use(&self) -> u64 {
-        let page = self.page_size as u64;
+        let page = self.page_size() as u64;
         self.pools.iter().map(|p| p.pages.used() as u64 * page * p.bytes_per_token).sum()
     }
 
@@ -270,7 +254,7 @@ impl KvCache {
     /// them. An error, changing nothing, where a sliding-window layer has
     /// released keys that a query at `len` would see.
     pub fn truncate(&mut self, seq: SeqId, len: u32) -> Result<()> {
-        let page_size = self.page_size;
+        let page_size = self.page_size();
         let s = self.sequence(seq)?;
         if len > s.len {
             return Err(Error::PositionOutOfRange { seq, position: len, len: s.len });
@@ -296,7 +280,7 @@ impl KvCache {
         for (pool, table) in self.pools.iter().zip(&s.tables) {
             let Some(w) = pool.window else { continue };
             let needed = (position + 1).saturating_sub(w);
-            let kept = table.first * self.page_size;
+            let kept = table.first * self.page_size();
             if needed < kept {
                 return Err(Error::WindowDropped { seq, position, needed, kept });
             }
@@ -322,7 +306,7 @@ impl KvCache {
     /// sequence and fills `plan` for writing them (`append`) and attending
     /// from them (`attend`). All or nothing: on error no sequence changes.
     pub fn plan_append(&mut self, plan: &mut Plan, batch: &[(SeqId, u32)]) -> Result<()> {
-        let page_size = self.page_size;
+        let page_size = self.page_size();
         let mut entries = Vec::with_capacity(batch.len());
         // Per pool: pages to take, and pages the window releases first.
         let mut needed = vec![0usize; self.pools.len()];
@@ -348,7 +332,7 @@ impl KvCache {
                 return Err(Error::CacheFull { needed: needed[i], free, page_size });
             }
         }
-        let sizes = plan.prepare(self, &entries)?;
+        let sizes = plan.prepare(&self.geometry, &entries)?;
         for e in &entries {
             let old_len = self.sequence(e.seq)?.len;
             let index = e.seq.index as usize;
@@ -365,7 +349,7 @@ impl KvCache {
             s.len = e.kv_len;
         }
         self.epoch += 1;
-        plan.write(self, entries, sizes, true);
+        self.write_plan(plan, entries, sizes, true);
         Ok(())
     }
 
@@ -403,9 +387,17 @@ impl KvCache {
             entries.push(PlanEntry { seq, tokens, first_pos, kv_len: len });
         }
         self.check_entries(&entries)?;
-        let sizes = plan.prepare(self, &entries)?;
-        plan.write(self, entries, sizes, false);
+        let sizes = plan.prepare(&self.geometry, &entries)?;
+        self.write_plan(plan, entries, sizes, false);
         Ok(())
+    }
+
+    /// Hands `plan` the entries' page tables and this cache's geometry.
+    fn write_plan(&self, plan: &mut Plan, entries: Vec<PlanEntry>, sizes: Sizes, can_append: bool) {
+        let tables: Vec<&[PageTable]> = (entries.iter())
+            .map(|e| &self.sequence(e.seq).expect("plan entries are live").tables[..])
+            .collect();
+        plan.write(&self.geometry, (self.id, self.epoch), entries, &tables, sizes, can_append);
     }
 
     fn check_entries(&self, entries: &[PlanEntry]) -> Result<()> {
@@ -431,21 +423,8 @@ impl KvCache {
         Ok(())
     }
 
-    pub(crate) fn id_and_epoch(&self) -> (u64, u64) {
-        (self.id, self.epoch)
-    }
-
     pub(crate) fn layer(&self, layer: usize) -> Result<&Layer> {
         self.layers.get(layer).ok_or(Error::LayerOutOfRange { layer, layers: self.layers.len() })
-    }
-
-    pub(crate) fn layers(&self) -> &[Layer] {
-        &self.layers
-    }
-
-    /// Page pools: every entry of a plan has a page table for each.
-    pub(crate) fn pools(&self) -> usize {
-        self.pools.len()
     }
 
     pub(crate) fn sequence(&self, seq: SeqId) -> Result<&Sequence> {

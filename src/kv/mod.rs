@@ -1,11 +1,12 @@
-//! The paged KV cache, its per-step plans, and the append kernel.
+//! The paged KV cache and its per-step plans. The kernels that read and
+//! write them are in `kernels/`.
 
-mod append;
-pub(crate) use append::APPEND;
 mod cache;
 mod pages;
 mod plan;
 pub(crate) mod plan_layout;
+mod sequence;
 
-pub use cache::{KvCache, KvCacheConfig, SeqId};
+pub use cache::{KvCache, KvCacheConfig};
 pub use plan::{Plan, PlanEntry, SplitPolicy};
+pub use sequence::SeqId;

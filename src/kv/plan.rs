@@ -5,16 +5,15 @@
 
 use super::pages::PageTable;
 use super::plan_layout as pl;
-use super::{KvCache, SeqId};
-use crate::attention::MAX_ROWS;
-use crate::{Error, GpuContext, Result};
+use super::SeqId;
+use crate::attention::{AttendShape, KEY_ALIGN, MAX_ROWS};
+use crate::gpu::check_buffer_size;
+use crate::{AttentionConfig, Error, GpuContext, Result};
 
 /// Largest dispatch dimension WebGPU guarantees.
 const MAX_DISPATCH: u64 = 65535;
 /// Upper bound on key splits.
 const MAX_SPLITS: u32 = 256;
-/// Split lengths are rounded to whole tiles of this many keys.
-const SPLIT_ALIGN: u32 = 64;
 
 /// How many workgroups share one query row's keys (split-K).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +46,43 @@ pub struct PlanEntry {
     pub kv_len: u32,
 }
 
+/// What plans need of one layer: its heads and its attention geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PlanLayer {
+    pub q_heads: u32,
+    pub v_head_dim: u32,
+    /// Workgroups of one block of query tokens in one split: a KV head's
+    /// chunks of rows, over all KV heads.
+    pub groups: u32,
+    /// Query tokens per block the layer's shape allows.
+    pub bq: u32,
+    /// Most keys one workgroup may walk.
+    pub max_keys: u32,
+}
+
+impl PlanLayer {
+    pub fn new(cfg: &AttentionConfig, shape: &AttendShape) -> Self {
+        PlanLayer {
+            q_heads: cfg.q_heads,
+            v_head_dim: cfg.v_head_dim,
+            groups: cfg.kv_heads * shape.chunks,
+            bq: shape.bq,
+            max_keys: shape.max_keys,
+        }
+    }
+}
+
+/// A cache as its plans see it. Plans read no cache: the cache hands them
+/// this, and each entry's page tables, as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CacheGeometry {
+    pub page_size: u32,
+    /// Page pools: every entry has a page table for each.
+    pub pools: u32,
+    pub layers: Vec<PlanLayer>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Sizes {
     splits: u32,
     partial_bytes: u64,
@@ -54,7 +90,7 @@ pub(crate) struct Sizes {
 }
 
 /// Why attention cannot run from a plan: it needs more key splits than fit.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TooLong {
     needed: u32,
     most: u32,
@@ -117,7 +153,7 @@ pub(crate) fn layout(
         for t in tables.iter() {
             w.extend(t.logical(pages, 0));
         }
-        let split_len = e.kv_len.div_ceil(input.splits).next_multiple_of(SPLIT_ALIGN);
+        let split_len = e.kv_len.div_ceil(input.splits).next_multiple_of(KEY_ALIGN);
         let at = (pl::ENTRIES + i as u32 * pl::ENTRY_WORDS) as usize;
         let entry = &mut w[at..at + pl::ENTRY_WORDS as usize];
         for (field, value) in [
@@ -134,6 +170,58 @@ pub(crate) fn layout(
         first_token += e.tokens;
     }
     (w, blocks)
+}
+
+/// Key splits and partial-result bytes for `entries` under `policy`, within
+/// `limits`; an error where the plan or its partials cannot fit. Pure: it
+/// reads no cache and no GPU.
+fn sizes(
+    limits: &wgpu::Limits,
+    policy: SplitPolicy,
+    cache: &CacheGeometry,
+    entries: &[PlanEntry],
+) -> Result<Sizes> {
+    let tokens: u64 = entries.iter().map(|e| e.tokens as u64).sum();
+    if tokens > MAX_DISPATCH {
+        return Err(Error::BatchTooLarge { what: "query tokens", got: tokens, max: MAX_DISPATCH });
+    }
+    let blocks = |bq: u32| entries.iter().map(|e| e.tokens.div_ceil(bq) as u64).sum::<u64>();
+    let base = (cache.layers.iter())
+        .map(|l| l.groups as u64 * blocks(block_tokens(l.bq, entries)))
+        .min()
+        .unwrap_or(1);
+    let max_kv = entries.iter().map(|e| e.kv_len).max().unwrap_or(0);
+    let splits = match policy {
+        SplitPolicy::Fixed(n) => n.clamp(1, MAX_SPLITS),
+        SplitPolicy::Auto { target_workgroups, min_keys_per_split } => {
+            let want = (target_workgroups as u64).div_ceil(base.max(1)) as u32;
+            let most = max_kv.div_ceil(min_keys_per_split.max(1)).max(1);
+            want.clamp(1, most.min(MAX_SPLITS))
+        }
+    };
+    let pages: u64 =
+        entries.iter().map(|e| e.kv_len.div_ceil(cache.page_size) as u64).sum::<u64>() * cache.pools as u64;
+    let all_blocks: u64 = (1..=MAX_ROWS).map(blocks).sum();
+    let words =
+        pl::ENTRIES as u64 + entries.len() as u64 * pl::ENTRY_WORDS as u64 + 2 * all_blocks + tokens + pages;
+    let (heads, v_dim) =
+        (cache.layers.iter()).fold((0, 0), |(h, v), l| (h.max(l.q_heads as u64), v.max(l.v_head_dim as u64)));
+    // Fewer splits where the partial results would not fit one binding.
+    let per_split = tokens * heads * (v_dim + 2) * 4;
+    let fit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) / per_split.max(1);
+    let most = fit.clamp(1, MAX_SPLITS as u64) as u32;
+    // Where the adapter caps the keys one workgroup may walk, at least
+    // enough splits to keep every split under that cap. If they do not
+    // fit, the plan can still append; attending from it is the error.
+    let max_keys = cache.layers.iter().map(|l| l.max_keys).min().unwrap_or(u32::MAX);
+    let needed = max_kv.div_ceil(max_keys).max(1);
+    let too_long = (needed > most).then_some(TooLong { needed, most, tokens, max_kv, max_keys });
+    let splits = splits.max(needed).min(most);
+    // One split writes the output directly and needs no partials.
+    let partial_bytes = if splits > 1 { per_split * splits as u64 } else { 0 };
+    check_buffer_size(limits, words * 4, "the plan")?;
+    check_buffer_size(limits, partial_bytes, "attention partial results")?;
+    Ok(Sizes { splits, partial_bytes, too_long })
 }
 
 /// The batch of one step; see the module docs. Reuse one plan across steps;
@@ -227,55 +315,8 @@ impl Plan {
 
     /// Checks that the entries fit the kernels and the adapter, before the
     /// cache changes anything.
-    pub(crate) fn prepare(&self, cache: &KvCache, entries: &[PlanEntry]) -> Result<Sizes> {
-        let tokens: u64 = entries.iter().map(|e| e.tokens as u64).sum();
-        if tokens > MAX_DISPATCH {
-            return Err(Error::BatchTooLarge { what: "query tokens", got: tokens, max: MAX_DISPATCH });
-        }
-        let blocks = |bq: u32| entries.iter().map(|e| e.tokens.div_ceil(bq) as u64).sum::<u64>();
-        let base = (cache.layers().iter())
-            .map(|l| (l.cfg.kv_heads * l.shape.chunks) as u64 * blocks(block_tokens(l.shape.bq, entries)))
-            .min()
-            .unwrap_or(1);
-        let max_kv = entries.iter().map(|e| e.kv_len).max().unwrap_or(0);
-        let splits = match self.policy {
-            SplitPolicy::Fixed(n) => n.clamp(1, MAX_SPLITS),
-            SplitPolicy::Auto { target_workgroups, min_keys_per_split } => {
-                let want = (target_workgroups as u64).div_ceil(base.max(1)) as u32;
-                let most = max_kv.div_ceil(min_keys_per_split.max(1)).max(1);
-                want.clamp(1, most.min(MAX_SPLITS))
-            }
-        };
-        let page_size = cache.page_size();
-        let pages: u64 =
-            entries.iter().map(|e| e.kv_len.div_ceil(page_size) as u64).sum::<u64>() * cache.pools() as u64;
-        let all_blocks: u64 = (1..=MAX_ROWS).map(blocks).sum();
-        let words = pl::ENTRIES as u64
-            + entries.len() as u64 * pl::ENTRY_WORDS as u64
-            + 2 * all_blocks
-            + tokens
-            + pages;
-        let (heads, v_dim) = cache
-            .layers()
-            .iter()
-            .fold((0, 0), |(h, v), l| (h.max(l.cfg.q_heads as u64), v.max(l.cfg.v_head_dim as u64)));
-        // Fewer splits where the partial results would not fit one binding.
-        let per_split = tokens * heads * (v_dim + 2) * 4;
-        let l = self.ctx.limits();
-        let fit = l.max_storage_buffer_binding_size.min(l.max_buffer_size) / per_split.max(1);
-        let most = fit.clamp(1, MAX_SPLITS as u64) as u32;
-        // Where the adapter caps the keys one workgroup may walk, at least
-        // enough splits to keep every split under that cap. If they do not
-        // fit, the plan can still append; attending from it is the error.
-        let max_keys = cache.layers().iter().map(|l| l.shape.max_keys).min().unwrap_or(u32::MAX);
-        let needed = max_kv.div_ceil(max_keys).max(1);
-        let too_long = (needed > most).then_some(TooLong { needed, most, tokens, max_kv, max_keys });
-        let splits = splits.max(needed).min(most);
-        // One split writes the output directly and needs no partials.
-        let partial_bytes = if splits > 1 { per_split * splits as u64 } else { 0 };
-        self.ctx.check_buffer_size(words * 4, "the plan")?;
-        self.ctx.check_buffer_size(partial_bytes, "attention partial results")?;
-        Ok(Sizes { splits, partial_bytes, too_long })
+    pub(crate) fn prepare(&self, cache: &CacheGeometry, entries: &[PlanEntry]) -> Result<Sizes> {
+        sizes(self.ctx.limits(), self.policy, cache, entries)
     }
 
     /// Room for `bytes` with headroom, within the adapter's buffer limits.
@@ -285,17 +326,22 @@ impl Plan {
         bytes.next_power_of_two().min(most).max(bytes)
     }
 
-    /// Lays the plan out and uploads it. Infallible: `prepare` checked it.
-    pub(crate) fn write(&mut self, cache: &KvCache, entries: Vec<PlanEntry>, sizes: Sizes, can_append: bool) {
-        let tables: Vec<&[PageTable]> = entries
-            .iter()
-            .map(|e| &cache.sequence(e.seq).expect("plan entries are live").tables[..])
-            .collect();
-        let block_sizes: Vec<u32> =
-            cache.layers().iter().map(|l| block_tokens(l.shape.bq, &entries)).collect();
+    /// Lays the plan out and uploads it; `tables` are the entries' page
+    /// tables, and `owner` the id and epoch of the cache they are of.
+    /// Infallible: `prepare` checked it.
+    pub(crate) fn write(
+        &mut self,
+        cache: &CacheGeometry,
+        owner: (u64, u64),
+        entries: Vec<PlanEntry>,
+        tables: &[&[PageTable]],
+        sizes: Sizes,
+        can_append: bool,
+    ) {
+        let block_sizes: Vec<u32> = cache.layers.iter().map(|l| block_tokens(l.bq, &entries)).collect();
         let input =
-            LayoutInput { page_size: cache.page_size(), splits: sizes.splits, block_sizes: &block_sizes };
-        let (w, blocks) = layout(&input, &entries, &tables);
+            LayoutInput { page_size: cache.page_size, splits: sizes.splits, block_sizes: &block_sizes };
+        let (w, blocks) = layout(&input, &entries, tables);
         let first_token = entries.iter().map(|e| e.tokens).sum();
         self.blocks = blocks;
         let bytes = w.len() as u64 * 4;
@@ -306,7 +352,7 @@ impl Plan {
             self.partial = self.ctx.storage_buffer("wgqa partials", self.grown(sizes.partial_bytes));
         }
         self.ctx.queue().write_buffer(&self.buffer, 0, bytemuck::cast_slice(&w));
-        (self.cache_id, self.epoch) = cache.id_and_epoch();
+        (self.cache_id, self.epoch) = owner;
         self.can_append = can_append;
         self.too_long = sizes.too_long;
         self.tokens = first_token;
@@ -349,5 +395,50 @@ mod tests {
         let t = entry(1, pl::ENTRY_TABLE) as usize;
         assert_eq!(&w[t..t + 2], &[9, 9]);
         assert_eq!(w.len(), t + 2);
+    }
+
+    fn geometry(max_keys: u32) -> CacheGeometry {
+        // 32 query heads on 8 KV heads, one chunk each, blocks of 2 tokens.
+        let layer = PlanLayer { q_heads: 32, v_head_dim: 64, groups: 8, bq: 2, max_keys };
+        CacheGeometry { page_size: 16, pools: 1, layers: vec![layer; 2] }
+    }
+
+    fn decode(kv_len: u32) -> [PlanEntry; 1] {
+        [PlanEntry { seq: SeqId::for_test(0), tokens: 1, first_pos: kv_len - 1, kv_len }]
+    }
+
+    #[test]
+    fn splits_follow_the_policy_and_the_limits() {
+        let limits = wgpu::Limits::default();
+        let auto = SplitPolicy::default();
+        let g = geometry(u32::MAX);
+        // 8 workgroups per split: 8 splits reach 64, each over 512 >= 256 keys.
+        let s = sizes(&limits, auto, &g, &decode(4096)).unwrap();
+        assert_eq!((s.splits, s.partial_bytes, s.too_long), (8, 32 * 66 * 4 * 8, None));
+        // Short rows keep at least 256 keys per split; one split needs no partials.
+        assert_eq!(sizes(&limits, auto, &g, &decode(600)).unwrap().splits, 3);
+        let one = sizes(&limits, auto, &g, &decode(100)).unwrap();
+        assert_eq!((one.splits, one.partial_bytes), (1, 0));
+        assert_eq!(sizes(&limits, SplitPolicy::Fixed(1000), &g, &decode(8)).unwrap().splits, MAX_SPLITS);
+        // A cap on keys per workgroup forces splits, beyond a fixed policy.
+        let capped = sizes(&limits, SplitPolicy::Fixed(1), &geometry(1024), &decode(4096)).unwrap();
+        assert_eq!((capped.splits, capped.too_long), (4, None));
+        // Partials that do not fit cap the splits, and attending is the error.
+        let small = wgpu::Limits { max_storage_buffer_binding_size: 3 * 32 * 66 * 4, ..limits.clone() };
+        let short = sizes(&small, SplitPolicy::Fixed(1), &geometry(1024), &decode(4096)).unwrap();
+        assert_eq!(short.splits, 3);
+        assert_eq!(short.too_long.map(|t| (t.needed, t.most)), Some((4, 3)));
+    }
+
+    #[test]
+    fn batches_beyond_the_kernels_or_the_adapter_are_errors() {
+        let limits = wgpu::Limits::default();
+        let g = geometry(u32::MAX);
+        let wide = [PlanEntry { seq: SeqId::for_test(0), tokens: 70000, first_pos: 0, kv_len: 70000 }];
+        let err = sizes(&limits, SplitPolicy::default(), &g, &wide).unwrap_err();
+        assert!(matches!(err, Error::BatchTooLarge { got: 70000, .. }), "{err}");
+        let tiny = wgpu::Limits { max_storage_buffer_binding_size: 256, ..limits };
+        let err = sizes(&tiny, SplitPolicy::Fixed(1), &g, &decode(4096)).unwrap_err();
+        assert!(matches!(err, Error::AdapterLimit { limit: "maxStorageBufferBindingSize", .. }), "{err}");
     }
 }

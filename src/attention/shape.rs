@@ -1,89 +1,25 @@
-//! Host side of `attention/attend.wgsl` and `attention/merge.wgsl`.
+//! Workgroup geometry of `attention/attend.wgsl`: how one layer's query
+//! rows, dims and keys map onto invocations on a class of adapter, within the
+//! adapter's limits. The cache computes it when it is built, so a layer the
+//! adapter cannot run is an error up front, and plans size their blocks and
+//! splits by it.
 
-use crate::gpu::kernel::{Access::*, KernelSpec};
-use crate::gpu::shader::{KvStorage, ShaderVariant};
-use crate::gpu::{check_len, AdapterClass, Capabilities, Constants, GpuContext};
-use crate::kv::{plan_layout, KvCache, Plan};
+use crate::gpu::shader::KvStorage;
+use crate::gpu::{AdapterClass, Capabilities};
 use crate::{AttentionConfig, DType, Error, Result};
 
 /// Register budget of one invocation in vec4s, for the query slices and for
 /// the output slices (`REGS` in `attend.wgsl`).
-const REGS: u32 = 32;
+pub(crate) const REGS: u32 = 32;
 /// Most query rows one workgroup serves (`MAX_ROWS` in `attend.wgsl`), so
 /// also most query tokens of one block: a plan keeps a block list for each
 /// count up to this.
 pub(crate) const MAX_ROWS: u32 = 8;
 /// Most keys per key lane per tile (`MAX_KPT` in `attend.wgsl`).
-const MAX_KPT: u32 = 4;
-/// Split lengths are whole multiples of this (see `Plan`).
-const KEY_ALIGN: u32 = 64;
-
-const PLAN: &str = include_str!("../../shaders/kv/plan.wgsl");
-const FINISH: &str = include_str!("../../shaders/attention/finish.wgsl");
-
-/// `attention/attend.wgsl`: attention partials per key split.
-pub(crate) static ATTEND: KernelSpec = KernelSpec {
-    name: "attend",
-    sources: &[
-        PLAN,
-        FINISH,
-        include_str!("../../shaders/attention/attend.wgsl"),
-        include_str!("../../shaders/attention/dots_shared.wgsl"),
-    ],
-    subgroup_sources: Some(&[
-        PLAN,
-        FINISH,
-        include_str!("../../shaders/attention/attend.wgsl"),
-        include_str!("../../shaders/attention/dots_subgroup.wgsl"),
-    ]),
-    bindings: &[
-        ("plan", Read),
-        ("q", Read),
-        ("k_pool", Read),
-        ("v_pool", Read),
-        ("sinks", Read),
-        ("partial", ReadWrite),
-        ("out", ReadWrite),
-    ],
-    overrides: &[
-        "TX",
-        "TY",
-        "KPT",
-        "KPL",
-        "VPL",
-        "HEAD_DIM4",
-        "V_DIM4",
-        "Q_HEADS",
-        "KV_HEADS",
-        "GH",
-        "BQ",
-        "CAUSAL",
-        "WINDOW",
-        "PAGE_GROUP",
-        "SCALE",
-        "SOFTCAP",
-        "HAS_SINKS",
-    ],
-    generated: attend_wgsl,
-};
-
-/// `attention/merge.wgsl`: combines key splits.
-pub(crate) static MERGE: KernelSpec = KernelSpec {
-    name: "merge",
-    sources: &[PLAN, FINISH, include_str!("../../shaders/attention/merge.wgsl")],
-    subgroup_sources: None,
-    bindings: &[("plan", Read), ("partial", Read), ("sinks", Read), ("out", ReadWrite)],
-    overrides: &["Q_HEADS", "V_DIM4", "HAS_SINKS"],
-    generated: plan_layout::wgsl,
-};
-
-/// The plan layout and the register budget `AttendShape` keeps to.
-fn attend_wgsl() -> String {
-    format!(
-        "{}const REGS: u32 = {REGS}u;\nconst MAX_ROWS: u32 = {MAX_ROWS}u;\nconst MAX_KPT: u32 = {MAX_KPT}u;\n",
-        plan_layout::wgsl()
-    )
-}
+pub(crate) const MAX_KPT: u32 = 4;
+/// Keys of a split, and the keys one workgroup may walk, are whole multiples
+/// of this (`Plan` rounds split lengths to it).
+pub(crate) const KEY_ALIGN: u32 = 64;
 
 /// How `attend.wgsl` lays invocations out on a class of adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,87 +164,15 @@ fn workgroup_bytes(tx: u32, ty: u32, kpt: u32, rows: u32, vpl: u32) -> u32 {
     4 * tile * rows * tx + 4 * tile * rows + 16 * wg * vpl + 8 * wg
 }
 
-/// The KV storage variant a context uses for a dtype.
-pub(crate) fn kv_storage(ctx: &GpuContext, dtype: DType) -> KvStorage {
+/// The KV storage variant an adapter with `caps` uses for a dtype.
+pub(crate) fn kv_storage(caps: &Capabilities, dtype: DType) -> KvStorage {
     match dtype {
         DType::F32 => KvStorage::F32,
         // On a CPU adapter a load costs per 32-bit word: packed pairs halve them.
-        DType::F16
-            if ctx.capabilities().shader_f16 && ctx.capabilities().adapter_class != AdapterClass::Cpu =>
-        {
-            KvStorage::F16Native
-        }
+        DType::F16 if caps.shader_f16 && caps.adapter_class != AdapterClass::Cpu => KvStorage::F16Native,
         DType::F16 => KvStorage::F16Packed,
         DType::Int8 => KvStorage::Int8,
     }
-}
-
-/// Records attention of `layer` for the plan's queries into `encoder`.
-///
-/// `q` holds `[plan tokens, q_heads, head_dim]` f32 (RoPE already applied);
-/// `out` receives `[plan tokens, q_heads, v_head_dim]` f32. Keys are the
-/// cache contents the plan describes, including tokens appended under it.
-pub fn attend(
-    encoder: &mut wgpu::CommandEncoder,
-    cache: &KvCache,
-    plan: &Plan,
-    layer: usize,
-    q: &wgpu::Buffer,
-    out: &wgpu::Buffer,
-) -> Result<()> {
-    cache.check_plan(plan)?;
-    plan.check_attend()?;
-    let l = cache.layer(layer)?;
-    let cfg = &l.cfg;
-    let tokens = plan.tokens() as u64;
-    check_len("q buffer", q, tokens * (cfg.q_heads * cfg.head_dim) as u64 * 4)?;
-    check_len("output buffer", out, tokens * (cfg.q_heads * cfg.v_head_dim) as u64 * 4)?;
-    if q == out {
-        return Err(Error::Aliased { what: "output buffer", other: "q buffer" });
-    }
-    let ctx = cache.context();
-    let kv = kv_storage(ctx, cfg.dtype);
-    let s = l.shape;
-    let bq = plan.block_tokens(s.bq);
-    let attend = ctx.pipeline(
-        ShaderVariant { kernel: &ATTEND, kv, subgroups: s.subgroup },
-        &Constants::default()
-            .set("TX", s.tx)
-            .set("TY", s.ty)
-            .set("KPT", s.kpt)
-            .set("KPL", s.kpl)
-            .set("VPL", s.vpl)
-            .set("HEAD_DIM4", cfg.head_dim / 4)
-            .set("V_DIM4", cfg.v_head_dim / 4)
-            .set("Q_HEADS", cfg.q_heads)
-            .set("KV_HEADS", cfg.kv_heads)
-            .set("GH", s.gh)
-            .set("BQ", bq)
-            .flag("CAUSAL", cfg.causal)
-            .set("WINDOW", cfg.window.unwrap_or(0))
-            .set("PAGE_GROUP", l.pool)
-            .set("SCALE", cfg.scale())
-            .set("SOFTCAP", cfg.softcap.unwrap_or(0.0))
-            .flag("HAS_SINKS", cfg.sinks.is_some()),
-    )?;
-    let (plan_buf, partial) = plan.buffers();
-    ctx.dispatch(
-        encoder,
-        &attend,
-        &[plan_buf, q, &l.k, &l.v, &l.sinks, partial, out],
-        [plan.splits(), cfg.kv_heads * s.chunks, plan.blocks(bq)],
-    )?;
-    if plan.splits() > 1 {
-        let merge = ctx.pipeline(
-            ShaderVariant { kernel: &MERGE, kv, subgroups: false },
-            &Constants::default()
-                .set("Q_HEADS", cfg.q_heads)
-                .set("V_DIM4", cfg.v_head_dim / 4)
-                .flag("HAS_SINKS", cfg.sinks.is_some()),
-        )?;
-        ctx.dispatch(encoder, &merge, &[plan_buf, partial, &l.sinks, out], [cfg.q_heads, plan.tokens(), 1])?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

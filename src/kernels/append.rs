@@ -1,12 +1,10 @@
 //! Host side of `kv/append.wgsl`: new K/V rows into their reserved slots.
 
-use super::KvCache;
 use crate::attention::kv_storage;
 use crate::gpu::kernel::{Access::*, KernelSpec};
 use crate::gpu::shader::ShaderVariant;
-use crate::gpu::Constants;
-use crate::gpu::{check_len, unit_groups};
-use crate::kv::{plan_layout, Plan};
+use crate::gpu::{check_len, unit_groups, Constants};
+use crate::kv::{plan_layout, KvCache, Plan};
 use crate::{Error, Result, Rope};
 
 /// `kv/append.wgsl`: writes new K/V into the paged cache.
@@ -68,7 +66,7 @@ impl KvCache {
             r.check_head_dim(cfg.head_dim)?;
         }
         let ctx = self.context();
-        let kv = kv_storage(ctx, cfg.dtype);
+        let kv = kv_storage(&ctx.capabilities(), cfg.dtype);
         let (plan_buf, _) = plan.buffers();
         let writes = [(k, &l.k, cfg.head_dim, rope), (v, &l.v, cfg.v_head_dim, None)];
         for (src, pool, dim, rope) in writes {
