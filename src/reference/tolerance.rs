@@ -39,6 +39,11 @@ pub fn attention(dtype: DType) -> Tolerance {
     }
 }
 
+/// Rotated queries vs [`rope`](super::rope), absolute. The kernel turns each
+/// angle exactly (0.32 fixed-point turns), so what remains is f32 cos/sin
+/// and the rotation's two products, at any position.
+pub const ROPE: Tolerance = Tolerance { atol: 2e-5, rtol: 0.0 };
+
 /// The llama forward pass's ops (matmul, embedding, RMSNorm, SwiGLU, the
 /// residual add) vs the model ops' references. The scale is sum_k |x_k w_k|
 /// for a matmul (what bounds f32 rounding of the sum) and |ref| otherwise.
