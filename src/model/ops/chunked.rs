@@ -119,20 +119,9 @@ fn row_bytes(ty: TensorType, k: u32) -> Option<usize> {
 fn rows_per_chunk(ctx: &GpuContext, name: &str, ty: TensorType, row: &[u8]) -> Result<u32> {
     let r = repack(ty, row)?;
     let per_row = r.quants.len().max(r.scales.len()) as u64 * 4;
+    ctx.check_buffer_size(per_row, &format!("one row of {name}, even split by rows"))?;
     let l = ctx.limits();
-    let (limit, available) = if l.max_storage_buffer_binding_size <= l.max_buffer_size {
-        ("maxStorageBufferBindingSize", l.max_storage_buffer_binding_size)
-    } else {
-        ("maxBufferSize", l.max_buffer_size)
-    };
-    if per_row > available {
-        return Err(Error::AdapterLimit {
-            limit,
-            needed: per_row,
-            available,
-            what: format!("hold one row of {name}, even split by rows"),
-        });
-    }
+    let available = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
     // At least one row fits (checked above), so the step is never 0.
     Ok(u32::try_from(available / per_row.max(1)).unwrap_or(u32::MAX).max(1))
 }
